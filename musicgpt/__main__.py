@@ -1,0 +1,5 @@
+import sys
+
+from musicgpt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""`musicgpt` command line. The only place that reads argv, prints for the user, or exits.
+
+Each subcommand group lives in its own module with a `register(subparsers)` function; every
+command function takes the parsed args and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from musicgpt.errors import MusicGPTError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from musicgpt.cli import corpus, lm
+
+    parser = argparse.ArgumentParser(
+        prog="musicgpt",
+        description="A symbolic-music language model: continue a theme, classify a score, "
+        "build corpora from music21's bundled scores, train and evaluate models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    corpus.register(sub)
+    lm.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MusicGPTError as exc:
+        print(f"musicgpt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("musicgpt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""`musicgpt train / continue / evaluate` (placeholder)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pass
