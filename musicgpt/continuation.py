@@ -1,0 +1,138 @@
+"""Continue a thematic header: prompt -> token ids -> samples -> a score that starts with the prompt."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import symusic
+import torch
+
+from musicgpt.config import SampleConfig
+from musicgpt.errors import MusicGPTError
+from musicgpt.generate import sample
+from musicgpt.midi_io import assign_voice_programs, load_score
+from musicgpt.notestring import looks_like_notes, parse_notes
+from musicgpt.tokenizer import MusicTokenizer
+
+log = logging.getLogger(__name__)
+SCORE_SUFFIXES = {".mid", ".midi", ".xml", ".mxl", ".musicxml", ".krn", ".abc"}
+
+
+def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
+    """A file (MIDI, MusicXML, kern, ABC) or a note string, cut to its first `bars` bars."""
+    path = Path(prompt).expanduser()
+    if path.exists() or path.suffix.lower() in SCORE_SUFFIXES or not looks_like_notes(prompt):
+        score = load_score(path)
+    else:
+        score = parse_notes(prompt)
+    score = assign_voice_programs(score)
+    if bars is not None:
+        score = first_bars(score, bars)
+    return score
+
+
+def bar_ticks(score: symusic.Score) -> int:
+    """Length of one bar in ticks, from the first time signature (4/4 when there is none)."""
+    num, den = 4, 4
+    if len(score.time_signatures):
+        ts = score.time_signatures[0]
+        num, den = ts.numerator, ts.denominator
+    return score.ticks_per_quarter * 4 * num // den
+
+
+def first_bars(score: symusic.Score, bars: int) -> symusic.Score:
+    if bars < 1:
+        raise MusicGPTError("--bars must be at least 1")
+    out = score.clip(0, bars * bar_ticks(score), clip_end=True)
+    if out.note_num() == 0:
+        raise MusicGPTError(f"the first {bars} bar(s) hold no notes; give more bars")
+    return out
+
+
+@dataclass
+class Continuation:
+    score: symusic.Score  # header notes unchanged, then the continuation
+    continuation: symusic.Score  # the new notes only
+    prompt_tokens: int
+    new_tokens: int
+    error_rate: float  # MidiTok's share of ungrammatical tokens; 0 for a valid sequence
+
+
+def _note_keys(score: symusic.Score, tpq: int) -> Counter:
+    scale = tpq / score.ticks_per_quarter
+    return Counter((t.program, round(n.time * scale), round(n.duration * scale), n.pitch)
+                   for t in score.tracks for n in t.notes)
+
+
+def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]) -> tuple[symusic.Score, symusic.Score]:
+    """The prompt with `new_notes` (program, time, duration, pitch) added, and the new notes alone."""
+    full, only = prompt.copy(deep=True), symusic.Score(prompt.ticks_per_quarter)
+    only.time_signatures = prompt.time_signatures.copy()
+    only.tempos = prompt.tempos.copy()
+    tracks = {t.program: t for t in full.tracks}
+    only_tracks: dict[int, symusic.Track] = {}
+    for program, time, dur, pitch in sorted(new_notes):
+        if program not in tracks:
+            tracks[program] = symusic.Track(name=f"voice {len(tracks) + 1}", program=program)
+            full.tracks.append(tracks[program])
+            tracks[program] = full.tracks[-1]
+        if program not in only_tracks:
+            only.tracks.append(symusic.Track(name=f"program {program}", program=program))
+            only_tracks[program] = only.tracks[-1]
+        tracks[program].notes.append(symusic.Note(time, max(dur, 1), pitch, 80))
+        only_tracks[program].notes.append(symusic.Note(time, max(dur, 1), pitch, 80))
+    return full, only
+
+
+def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.Score, *,
+                   sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
+                   mode: str | None = None, generator: torch.Generator | None = None) -> Continuation:
+    """Sample a continuation of `prompt`; with `bars`, stop after that many new bars."""
+    context = model.cfg.context
+    header_ids = tok.encode(prompt)
+    if not header_ids:
+        raise MusicGPTError("the prompt has no notes the tokenizer can read")
+    prefix = tok.header(style, mode) + header_ids
+    if len(prefix) >= context:
+        raise MusicGPTError(
+            f"the prompt is {len(prefix)} tokens but the model's context is {context}; "
+            "use fewer bars of it (--bars N)")
+    bar_id = tok.base.vocab.get("Bar_None")
+    if bars is not None and bar_id is None:
+        raise MusicGPTError("--length in bars needs a REMI model; give a length in tokens")
+    grammar = tok.grammar()
+    mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
+    stop_fn = None
+    if bars is not None:
+        # the bar the header ends in is completed, then `bars` more; stop at the next bar line
+        def stop_fn(new: list[int]) -> bool:
+            return new.count(bar_id) > bars
+
+    device = next(model.parameters()).device
+    new = sample(model, prefix, max_new_tokens=sample_cfg.max_new_tokens,
+                 temperature=sample_cfg.temperature, top_k=sample_cfg.top_k,
+                 top_p=sample_cfg.top_p, generator=generator, logits_mask_fn=mask_fn,
+                 stop_ids=(tok.eos_id,), stop_fn=stop_fn, device=device)
+    if bars is not None and new.count(bar_id) > bars:
+        new = new[: [i for i, t in enumerate(new) if t == bar_id][bars]]
+    new = [t for t in new if t != tok.eos_id]
+    error_rate = tok.error_rate(header_ids + new)
+    decoded_full = tok.decode(header_ids + new)
+    decoded_head = tok.decode(header_ids)
+    # notes in the decoded whole that the decoded header does not account for are the new ones
+    extra = _note_keys(decoded_full, prompt.ticks_per_quarter) - _note_keys(decoded_head, prompt.ticks_per_quarter)
+    full, only = _merge(prompt, list(extra.elements()))
+    return Continuation(full, only, len(prefix), len(new), error_rate)
+
+
+def _plain_mask(tok: MusicTokenizer):
+    """Without a grammar: never sample control or framing tokens."""
+    allowed = torch.ones(tok.vocab_size, dtype=torch.bool)
+    allowed[tok.base_size :] = False
+    for name in ("PAD_None", "BOS_None", "MASK_None"):
+        if name in tok.base.vocab:
+            allowed[tok.base.vocab[name]] = False
+    return lambda prefix: allowed

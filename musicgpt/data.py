@@ -1,0 +1,252 @@
+"""Token caches for a corpus split, and the batches the trainer and evaluator read from them.
+
+Scores are encoded once per (corpus, split, tokenizer) and cached as one flat uint16 array with
+piece offsets; windows are cut from that array at batch time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+import torch
+
+from musicgpt.atomic import atomic_path
+from musicgpt.errors import MusicGPTError
+from musicgpt.tokenizer import MusicTokenizer
+
+log = logging.getLogger(__name__)
+IGNORE = -100  # target value the loss skips
+
+
+@dataclass
+class TokenSet:
+    """Every piece of one split as token ids, plus what batches need to know about each."""
+
+    ids: np.ndarray  # (N,) uint16, pieces back to back
+    offsets: np.ndarray  # (P+1,) piece i is ids[offsets[i]:offsets[i+1]]
+    piece_ids: list[str]
+    styles: list[str]
+    modes: list[str]
+    # (P, 128) lowest / highest pitch each program plays in the piece; 255 / 0 where it is silent
+    prog_min: np.ndarray
+    prog_max: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.piece_ids)
+
+    def piece(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+
+def _voice_ranges(ids: np.ndarray, tok: MusicTokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Per program, the lowest and highest pitch in one piece's tokens (no BPE)."""
+    lo = np.full(128, 255, dtype=np.uint8)
+    hi = np.zeros(128, dtype=np.uint8)
+    table = tok.pitch_shift_table()
+    if table is None:
+        return lo, hi
+    pitch_of_id = table[0]
+    program_of_id = tok.program_of_id()
+    progs = program_of_id[ids]
+    # carry the last Program token forward to each Pitch token
+    idx = np.where(progs >= 0, np.arange(len(ids)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    pitches = pitch_of_id[ids]
+    has = (pitches >= 0) & (idx >= 0)
+    for prog in np.unique(progs[idx[has]]) if has.any() else []:
+        sel = has & (progs[np.maximum(idx, 0)] == prog)
+        lo[prog], hi[prog] = pitches[sel].min(), pitches[sel].max()
+    return lo, hi
+
+
+def _cache_key(tok: MusicTokenizer, rows: list[dict]) -> str:
+    h = hashlib.sha1(json.dumps(tok.to_dict(), sort_keys=True).encode())
+    h.update(json.dumps([r["id"] for r in rows]).encode())
+    return h.hexdigest()[:16]
+
+
+def encode_rows(
+    tok: MusicTokenizer, rows: list[dict], midi_of: Callable[[dict], Path], cache_dir: Path | None
+) -> TokenSet:
+    """Encode the MIDI file of every manifest row; cached under `cache_dir` when given."""
+    cache = cache_dir / f"tokens-{_cache_key(tok, rows)}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        z = np.load(cache)
+        meta = json.loads(str(z["meta"]))
+        return TokenSet(z["ids"], z["offsets"], meta["piece_ids"], meta["styles"], meta["modes"],
+                        z["prog_min"], z["prog_max"])
+    chunks, offsets, kept, lows, highs = [], [0], [], [], []
+    for row in rows:
+        path = midi_of(row)
+        if not path.exists():
+            raise MusicGPTError(f"{path} is missing; run `musicgpt corpus build {row.get('corpus', '')}`".strip())
+        ids = np.asarray(tok.encode(symusic.Score(str(path))), dtype=np.uint16)
+        if len(ids) == 0:
+            log.warning("skipping %s: no tokens", path)
+            continue
+        lo, hi = _voice_ranges(ids, tok)
+        chunks.append(ids)
+        offsets.append(offsets[-1] + len(ids))
+        kept.append(row)
+        lows.append(lo)
+        highs.append(hi)
+    if not kept:
+        raise MusicGPTError("no piece could be encoded; is the corpus built?")
+    ts = TokenSet(np.concatenate(chunks), np.asarray(offsets, dtype=np.int64),
+                  [r["id"] for r in kept], [r.get("style") or "" for r in kept],
+                  [r.get("mode") or "" for r in kept], np.stack(lows), np.stack(highs))
+    if cache is not None:
+        meta = json.dumps({"piece_ids": ts.piece_ids, "styles": ts.styles, "modes": ts.modes})
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, ids=ts.ids, offsets=ts.offsets, prog_min=ts.prog_min,
+                         prog_max=ts.prog_max, meta=np.asarray(meta))
+    return ts
+
+
+def shift_bounds(ts: TokenSet, ref_min: np.ndarray, ref_max: np.ndarray, limit: int) -> np.ndarray:
+    """(P, 2) the transpositions that keep each voice of each piece inside its range in `ref`.
+
+    "Its range" is the lowest to highest pitch that voice (program) sings anywhere in the
+    training corpus, so a soprano is never pushed above the highest soprano note in the data.
+    """
+    sung = ts.prog_max >= ts.prog_min  # (P, 128) voices present in each piece
+    lo = np.where(sung, ref_min[None, :].astype(int) - ts.prog_min, -limit).max(axis=1)
+    hi = np.where(sung, ref_max[None, :].astype(int) - ts.prog_max, limit).min(axis=1)
+    lo, hi = np.clip(lo, -limit, 0), np.clip(hi, 0, limit)
+    return np.stack([lo, hi], axis=1)
+
+
+class LMBatches:
+    """Random training windows: `[BOS, style?, mode?] + a stretch of one piece starting at a bar`."""
+
+    def __init__(self, ts: TokenSet, tok: MusicTokenizer, context: int, batch_size: int,
+                 transpose: int = 0, control_drop: float = 0.0):
+        self.ts, self.tok, self.T, self.B = ts, tok, context, batch_size
+        self.control_drop = control_drop
+        lengths = np.diff(ts.offsets).astype(np.float64)
+        self.weights = torch.tensor(lengths / lengths.sum())
+        table = tok.pitch_shift_table()
+        self.shift = None
+        if transpose and table is not None:
+            ref_min = ts.prog_min.min(axis=0)
+            ref_max = ts.prog_max.max(axis=0)
+            self.bounds = shift_bounds(ts, ref_min, ref_max, transpose)
+            self.pitch_of_id, self.id_of_pitch = (torch.from_numpy(a) for a in table)
+            self.shift = transpose
+        bar = tok.base.vocab.get("Bar_None")
+        # start windows at bar lines, so that a window reads like the start of a header
+        self.starts = [np.flatnonzero(ts.piece(i) == bar) if bar is not None else np.arange(1)
+                       for i in range(len(ts))]
+
+    def _header(self, i: int, gen: torch.Generator) -> list[int]:
+        keep = torch.rand(2, generator=gen) >= self.control_drop
+        style = self.ts.styles[i] if keep[0] and self.ts.styles[i] in self.tok.styles else None
+        mode = self.ts.modes[i] if keep[1] and self.ts.modes[i] in self.tok.modes else None
+        return self.tok.header(style, mode)
+
+    def _transpose(self, ids: torch.Tensor, i: int, gen: torch.Generator) -> torch.Tensor:
+        lo, hi = (int(v) for v in self.bounds[i])
+        k = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+        if k == 0:
+            return ids
+        pitch = self.pitch_of_id[ids]
+        moved = self.id_of_pitch[(pitch + k).clamp(0, 127)]
+        return torch.where(pitch >= 0, moved, ids)
+
+    def __call__(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.full((self.B, self.T), self.tok.pad_id, dtype=torch.long)
+        y = torch.full((self.B, self.T), IGNORE, dtype=torch.long)
+        pieces = torch.multinomial(self.weights, self.B, replacement=True, generator=gen)
+        for b, i in enumerate(pieces.tolist()):
+            header = self._header(i, gen)
+            starts = self.starts[i]
+            s = int(starts[torch.randint(len(starts), (1,), generator=gen)]) if len(starts) else 0
+            piece = self.ts.piece(i)
+            body = torch.from_numpy(piece[s : s + self.T + 1 - len(header)].astype(np.int64))
+            if self.shift is not None:
+                body = self._transpose(body, i, gen)
+            seq = torch.tensor(header, dtype=torch.long)
+            tail = [self.tok.eos_id] if s + len(body) >= len(piece) else []
+            seq = torch.cat([seq, body, torch.tensor(tail, dtype=torch.long)])[: self.T + 1]
+            n = len(seq) - 1
+            x[b, :n] = seq[:-1]
+            y[b, :n] = seq[1:]
+            y[b, : len(header) - 1] = IGNORE  # control tokens are given, not predicted
+        return x, y
+
+
+def eval_windows(ts: TokenSet, tok: MusicTokenizer, context: int,
+                 with_controls: bool = True) -> Iterator[tuple[list[int], list[int]]]:
+    """Every test piece cut into consecutive windows, each led by the header; (x, y) lists."""
+    for i in range(len(ts)):
+        style = ts.styles[i] if with_controls and ts.styles[i] in tok.styles else None
+        mode = ts.modes[i] if with_controls and ts.modes[i] in tok.modes else None
+        header = tok.header(style, mode)
+        body = ts.piece(i).astype(np.int64).tolist() + [tok.eos_id]
+        step = context + 1 - len(header)  # body tokens each window predicts
+        for s in range(0, len(body), step):
+            seq = header + body[s : s + step]
+            x, y = seq[:-1], seq[1:]
+            y = [IGNORE] * (len(header) - 1) + y[len(header) - 1 :]
+            yield x, y
+
+
+def make_evaluator(ts: TokenSet, tok: MusicTokenizer, context: int, batch_size: int = 16,
+                   max_batches: int | None = None) -> Callable[[torch.nn.Module], dict[str, float]]:
+    """A function that scores a model on `ts`: nats/token ("loss"), bits/token, bits/note, accuracy."""
+    notes_per_id = torch.from_numpy(tok.notes_per_id())
+    windows = list(eval_windows(ts, tok, context))
+    batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
+    if max_batches:
+        batches = batches[:max_batches]
+
+    @torch.no_grad()
+    def evaluate(model: torch.nn.Module) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        nll = correct = tokens = notes = 0.0
+        for batch in batches:
+            T = max(len(x) for x, _ in batch)
+            x = torch.full((len(batch), T), tok.pad_id, dtype=torch.long)
+            y = torch.full((len(batch), T), IGNORE, dtype=torch.long)
+            for b, (xs, ys) in enumerate(batch):
+                x[b, : len(xs)] = torch.tensor(xs)
+                y[b, : len(ys)] = torch.tensor(ys)
+            x, y = x.to(device), y.to(device)
+            logits, _ = model(x)
+            logits = logits.float()
+            valid = y != IGNORE
+            lp = torch.log_softmax(logits, dim=-1)
+            tgt = y.clamp(min=0)
+            token_nll = -lp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+            nll += float(token_nll[valid].sum())
+            correct += float((logits.argmax(-1) == y)[valid].sum())
+            tokens += float(valid.sum())
+            notes += float(notes_per_id[tgt.cpu()][valid.cpu()].sum())
+        model.train(was_training)
+        return bits_report(nll, tokens, notes, correct)
+
+    return evaluate
+
+
+def bits_report(nll: float, tokens: float, notes: float, correct: float) -> dict[str, float]:
+    """Turn summed nats into the figures every report uses."""
+    ln2 = float(np.log(2.0))
+    return {
+        "loss": nll / max(tokens, 1),
+        "bits_per_token": nll / ln2 / max(tokens, 1),
+        "bits_per_note": nll / ln2 / max(notes, 1),
+        "accuracy": correct / max(tokens, 1),
+        "tokens": tokens,
+        "notes": notes,
+        "tokens_per_note": tokens / max(notes, 1),
+    }

@@ -1,0 +1,88 @@
+"""A small readable syntax for typing a theme on the command line.
+
+    "C4 D4 E4 F4 G4:h"          quarter notes (the default), then a half note
+    "3/4 G4:q. A4:e B4:q"       optional meter first (default 4/4); a dot adds half the value
+    "C4+E4+G4:h R:q Bb3:1.5"    a chord with +, a rest R, a duration in quarter notes
+
+A note is a letter A-G, then sharps (#) or flats (b), then the octave (C4 is middle C, MIDI 60).
+Durations: w (whole), h (half), q (quarter), e (eighth), s (sixteenth), t (a triplet eighth), or
+a number of quarter notes such as 1.5 or 1/3. A duration stays in force until the next one is
+given, as in LilyPond: "C4:e D4 E4" is three eighth notes.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import symusic
+
+from musicgpt.config import VOICE_PROGRAMS
+from musicgpt.errors import MusicGPTError
+
+TPQ = 480
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_DURATIONS = {"w": Fraction(4), "h": Fraction(2), "q": Fraction(1), "e": Fraction(1, 2),
+              "s": Fraction(1, 4), "t": Fraction(1, 3)}
+_NOTE = re.compile(r"^([A-Ga-g])([#b]*)(-?\d)$")
+_METER = re.compile(r"^(\d+)/(\d+)$")
+
+
+def looks_like_notes(text: str) -> bool:
+    """True when `text` reads as a note string rather than a file name."""
+    first = text.split()[0] if text.split() else ""
+    head = first.split(":")[0].split("+")[0]
+    return bool(_NOTE.match(head) or head.upper() == "R" or _METER.match(first))
+
+
+def _duration(text: str) -> Fraction:
+    dots = len(text) - len(text.rstrip("."))
+    base = text.rstrip(".")
+    try:
+        value = _DURATIONS[base] if base in _DURATIONS else Fraction(base)
+    except (ValueError, ZeroDivisionError):
+        raise MusicGPTError(f"bad duration {text!r}: use w h q e s t (dots allowed) or quarter notes like 1.5") from None
+    if value <= 0:
+        raise MusicGPTError(f"bad duration {text!r}: it must be positive")
+    return value * (2 - Fraction(1, 2**dots))
+
+
+def _pitch(text: str) -> int:
+    m = _NOTE.match(text)
+    if not m:
+        raise MusicGPTError(f"bad note {text!r}: write a letter, optional # or b, and an octave, e.g. C4, F#3, Bb4")
+    letter, accidentals, octave = m.groups()
+    pitch = 12 * (int(octave) + 1) + _LETTERS[letter.upper()] + accidentals.count("#") - accidentals.count("b")
+    if not 0 <= pitch <= 127:
+        raise MusicGPTError(f"note {text!r} is outside the MIDI range")
+    return pitch
+
+
+def parse_notes(text: str) -> symusic.Score:
+    """A one-voice score from a note string (see the module docstring for the syntax)."""
+    items = text.replace(",", " ").split()
+    if not items:
+        raise MusicGPTError("the note string is empty; try \"C4 D4 E4 F4 G4:h\"")
+    num, den = 4, 4
+    if _METER.match(items[0]):
+        num, den = (int(v) for v in items.pop(0).split("/"))
+        if den not in (1, 2, 4, 8, 16) or num < 1:
+            raise MusicGPTError(f"bad meter {num}/{den}")
+    score = symusic.Score(TPQ)
+    score.time_signatures.append(symusic.TimeSignature(0, num, den))
+    score.tempos.append(symusic.Tempo(0, 100.0))
+    track = symusic.Track(name="theme", program=VOICE_PROGRAMS[0])
+    now, dur = Fraction(0), Fraction(1)
+    for item in items:
+        head, _, dtext = item.partition(":")
+        if dtext:
+            dur = _duration(dtext)
+        ticks = int(round(dur * TPQ))
+        if head.upper() != "R":
+            for p in head.split("+"):
+                track.notes.append(symusic.Note(int(now * TPQ), ticks, _pitch(p), 80))
+        now += dur
+    if not track.notes:
+        raise MusicGPTError("the note string has only rests; give at least one note")
+    score.tracks.append(track)
+    return score

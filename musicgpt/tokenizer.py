@@ -1,0 +1,282 @@
+"""Scores to token ids and back: a MidiTok tokenizer plus musicgpt's control tokens.
+
+The model's vocabulary is MidiTok's vocabulary followed by one control token per style label and
+one per mode label. A training sequence is `[BOS, style?, mode?, music tokens..., EOS]`, where a
+control token may be dropped so that both conditioned and unconditioned continuation work.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import miditok
+import numpy as np
+import symusic
+import torch
+
+from musicgpt.config import TokenizerConfig, from_dict, to_dict
+from musicgpt.errors import MusicGPTError
+
+_KINDS = {"REMI": miditok.REMI, "TSD": miditok.TSD}
+# Token types never produced when continuing music: drums are dropped from every corpus, and
+# PAD/MASK/BOS only frame sequences.
+_NEVER_SAMPLED = {"PAD", "MASK", "BOS", "PitchDrum"}
+
+
+def _miditok_config(cfg: TokenizerConfig) -> miditok.TokenizerConfig:
+    first, *rest = cfg.beat_res
+    return miditok.TokenizerConfig(
+        pitch_range=tuple(cfg.pitch_range),
+        beat_res={(a, b): r for a, b, r in cfg.beat_res},
+        use_velocities=cfg.num_velocities > 1,
+        num_velocities=cfg.num_velocities,
+        use_tempos=cfg.use_tempos,
+        use_time_signatures=True,
+        time_signature_range={den: list(nums) for den, nums in cfg.time_signatures},
+        use_programs=True,
+        one_token_stream_for_programs=True,
+        programs=list(cfg.programs),
+        special_tokens=["PAD", "BOS", "EOS", "MASK"],
+    )
+
+
+@dataclass
+class MusicTokenizer:
+    """MidiTok tokenizer + style/mode control tokens. Build with `create` or `from_dict`."""
+
+    cfg: TokenizerConfig
+    base: miditok.MusicTokenizer
+    styles: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+
+    @classmethod
+    def create(
+        cls, cfg: TokenizerConfig, styles: Sequence[str] = (), modes: Sequence[str] = ()
+    ) -> MusicTokenizer:
+        if cfg.kind not in _KINDS:
+            raise MusicGPTError(f"unknown tokenizer {cfg.kind!r}; choose one of {sorted(_KINDS)}")
+        return cls(cfg, _KINDS[cfg.kind](_miditok_config(cfg)), tuple(styles), tuple(modes))
+
+    # ---- vocabulary -------------------------------------------------------------------------
+    @property
+    def base_size(self) -> int:
+        return len(self.base)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.base_size + len(self.styles) + len(self.modes)
+
+    @property
+    def bos_id(self) -> int:
+        return self.base["BOS_None"]
+
+    @property
+    def eos_id(self) -> int:
+        return self.base["EOS_None"]
+
+    @property
+    def pad_id(self) -> int:
+        return self.base.pad_token_id
+
+    @property
+    def uses_bpe(self) -> bool:
+        return self.base.is_trained
+
+    def style_id(self, style: str) -> int:
+        if style not in self.styles:
+            raise MusicGPTError(f"unknown style {style!r}; this model knows {', '.join(self.styles) or 'none'}")
+        return self.base_size + self.styles.index(style)
+
+    def mode_id(self, mode: str) -> int:
+        if mode not in self.modes:
+            raise MusicGPTError(f"unknown mode {mode!r}; this model knows {', '.join(self.modes) or 'none'}")
+        return self.base_size + len(self.styles) + self.modes.index(mode)
+
+    def header(self, style: str | None = None, mode: str | None = None) -> list[int]:
+        """The sequence start: BOS, then the control tokens that are given."""
+        ids = [self.bos_id]
+        if style:
+            ids.append(self.style_id(style))
+        if mode:
+            ids.append(self.mode_id(mode))
+        return ids
+
+    # ---- encode / decode ----------------------------------------------------------------------
+    def encode(self, score: symusic.Score) -> list[int]:
+        """Music token ids (BPE-encoded when trained), without BOS/EOS or control tokens."""
+        seq = self.base.encode(score)
+        if isinstance(seq, list):  # only multi-stream tokenizers return a list; ours never do
+            raise MusicGPTError("tokenizer returned several streams; expected one")
+        return list(seq.ids)
+
+    def decode(self, ids: Iterable[int]) -> symusic.Score:
+        """A score from token ids; control and special tokens are ignored."""
+        music = [i for i in ids if i < self.base_size and i not in self._special_ids]
+        if not music:
+            return symusic.Score(self.base.time_division)
+        return self.base.decode(music)
+
+    @property
+    def _special_ids(self) -> set[int]:
+        return set(self.base.special_tokens_ids)
+
+    def to_base_tokens(self, ids: Sequence[int]) -> list[str]:
+        """Token strings after undoing BPE: what MidiTok's grammar speaks."""
+        music = [i for i in ids if i < self.base_size]
+        seq = miditok.TokSequence(ids=list(music), are_ids_encoded=self.uses_bpe)
+        if self.uses_bpe:
+            self.base.decode_token_ids(seq)
+        self.base.complete_sequence(seq)
+        return list(seq.tokens)
+
+    def error_rate(self, ids: Sequence[int]) -> float:
+        """MidiTok's share of tokens that break the grammar (0 for a valid sequence)."""
+        music = [i for i in ids if i < self.base_size and i not in self._special_ids]
+        if not music:
+            return 0.0
+        seq = miditok.TokSequence(ids=music, are_ids_encoded=self.uses_bpe)
+        if self.uses_bpe:
+            self.base.decode_token_ids(seq)
+        self.base.complete_sequence(seq)
+        return float(self.base.tokens_errors(seq))
+
+    # ---- per-id facts used by data, evaluation and augmentation -------------------------------
+    def notes_per_id(self) -> np.ndarray:
+        """(vocab_size,) number of notes each id stands for: 1 for Pitch, more for BPE merges."""
+        counts = np.zeros(self.vocab_size, dtype=np.int64)
+        for i in range(self.base_size):
+            counts[i] = sum(t.startswith("Pitch_") for t in self._expand(i))
+        return counts
+
+    def _expand(self, i: int) -> list[str]:
+        if not self.uses_bpe:
+            return [self.base[i]]
+        return self.to_base_tokens([i])
+
+    def pitch_shift_table(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(pitch_of_id, id_of_pitch) for transposing base token ids; None with BPE."""
+        if self.uses_bpe:
+            return None
+        lo, hi = self.cfg.pitch_range
+        pitch_of_id = np.full(self.vocab_size, -1, dtype=np.int64)
+        id_of_pitch = np.full(128, -1, dtype=np.int64)
+        for p in range(lo, hi):
+            i = self.base.vocab[f"Pitch_{p}"]
+            pitch_of_id[i] = p
+            id_of_pitch[p] = i
+        return pitch_of_id, id_of_pitch
+
+    def program_of_id(self) -> np.ndarray:
+        """(vocab_size,) the MIDI program a Program token names, -1 for other ids (no BPE)."""
+        out = np.full(self.vocab_size, -1, dtype=np.int64)
+        for tok, i in self.base.vocab.items():
+            if tok.startswith("Program_"):
+                out[i] = int(tok.split("_")[1])
+        return out
+
+    # ---- BPE ----------------------------------------------------------------------------------
+    def train_bpe(self, vocab_size: int, midi_files: Sequence[Path]) -> None:
+        """Learn MidiTok's BPE merges on these files (one token stream each)."""
+        if vocab_size <= self.base_size:
+            raise MusicGPTError(f"BPE vocabulary {vocab_size} must exceed the base {self.base_size}")
+        self.base.train(vocab_size=vocab_size, model="BPE", files_paths=list(midi_files))
+        self.cfg = TokenizerConfig(**{**to_dict(self.cfg), "bpe_vocab_size": vocab_size})
+
+    # ---- grammar ------------------------------------------------------------------------------
+    def grammar(self) -> RemiGrammar | None:
+        """A mask of allowed next tokens, for REMI without BPE; None where none is offered."""
+        if self.cfg.kind != "REMI" or self.uses_bpe:
+            return None
+        return RemiGrammar(self)
+
+    # ---- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.base.save(Path(tmp), filename="tokenizer.json")
+            params = json.loads((Path(tmp) / "tokenizer.json").read_text())
+        return {"config": to_dict(self.cfg), "miditok": params, "styles": list(self.styles),
+                "modes": list(self.modes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MusicTokenizer:
+        cfg = from_dict(TokenizerConfig, data["config"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "tokenizer.json"
+            path.write_text(json.dumps(data["miditok"]))
+            base = _KINDS[cfg.kind](params=path)
+        return cls(cfg, base, tuple(data.get("styles", ())), tuple(data.get("modes", ())))
+
+
+class RemiGrammar:
+    """Which token may come next in a REMI stream, so that every sample decodes to valid MIDI.
+
+    Follows MidiTok's token-type graph, and adds what the graph cannot say: positions rise within
+    a bar and stay inside it, and a voice does not play the same pitch twice at one position.
+    """
+
+    def __init__(self, tok: MusicTokenizer):
+        self.tok = tok
+        v = tok.vocab_size
+        vocab = tok.base.vocab
+        self.type_of = ["Control"] * v
+        self.value_of: list[str] = [""] * v
+        for name, i in vocab.items():
+            typ, _, val = name.partition("_")
+            self.type_of[i], self.value_of[i] = typ, val
+        self.ids_of_type: dict[str, torch.Tensor] = {}
+        for typ in set(self.type_of):
+            mask = torch.zeros(v, dtype=torch.bool)
+            mask[[i for i in range(v) if self.type_of[i] == typ]] = True
+            self.ids_of_type[typ] = mask
+        graph = tok.base.tokens_types_graph
+        self.next_types = {t: {n.split("_")[0] for n in nxt} - _NEVER_SAMPLED for t, nxt in graph.items()}
+        self.positions_per_beat = max(r for _, _, r in tok.cfg.beat_res)
+        self.position_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Position"}
+        self.pitch_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Pitch"}
+
+    def _state(self, prefix: Sequence[int]) -> tuple[str, int, int, set[tuple[int, int]], int]:
+        """(last type, position in bar or -1, positions per bar, notes at this position, program)."""
+        last, pos, per_bar, program = "BOS", -1, 4 * self.positions_per_beat, -1
+        here: set[tuple[int, int]] = set()
+        for i in prefix:
+            typ = self.type_of[i]
+            if typ == "Control":
+                continue
+            last = typ
+            val = self.value_of[i]
+            if typ == "Bar":
+                pos, here = -1, set()
+            elif typ == "TimeSig":
+                # MidiTok counts positions per beat of the meter's own unit (a half note in 4/2)
+                per_bar = int(val.split("/")[0]) * self.positions_per_beat
+            elif typ == "Position":
+                pos, here = int(val), set()
+            elif typ == "Program":
+                program = int(val)
+            elif typ == "Pitch":
+                here.add((program, int(val)))
+        return last, pos, per_bar, here, program
+
+    def allowed(self, prefix: Sequence[int]) -> torch.Tensor:
+        """(vocab_size,) bool: the tokens that may follow `prefix`."""
+        last, pos, per_bar, here, program = self._state(prefix)
+        types = self.next_types.get(last, {"Bar"}) if last != "BOS" else {"Bar"}
+        mask = torch.zeros(len(self.type_of), dtype=torch.bool)
+        for typ in types:
+            if typ in self.ids_of_type:
+                mask |= self.ids_of_type[typ]
+        if "Position" in types:
+            for p, i in self.position_ids.items():
+                if p <= pos or p >= per_bar:
+                    mask[i] = False
+        if last == "Program":
+            for prog, pitch in here:
+                if prog == program and pitch in self.pitch_ids:
+                    mask[self.pitch_ids[pitch]] = False
+        if not mask.any():  # nothing fits (should not happen); let the bar close
+            mask |= self.ids_of_type["Bar"]
+        return mask

@@ -1,0 +1,36 @@
+import pytest
+
+from musicgpt.errors import MusicGPTError
+from musicgpt.notestring import TPQ, looks_like_notes, parse_notes
+
+
+def notes(score):
+    return [(n.time, n.duration, n.pitch) for t in score.tracks for n in t.notes]
+
+
+def test_default_quarters_then_half():
+    s = parse_notes("C4 D4 E4 F4 G4:h")
+    q = TPQ
+    assert notes(s) == [(0, q, 60), (q, q, 62), (2 * q, q, 64), (3 * q, q, 65), (4 * q, 2 * q, 67)]
+
+
+def test_durations_stick_and_dots_chords_rests_meter():
+    s = parse_notes("3/4 G4:q. A4:e B4 R:q C#5+Eb5:1.5")
+    ts = s.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (3, 4)
+    q = TPQ
+    assert notes(s) == [(0, q * 3 // 2, 67), (q * 3 // 2, q // 2, 69), (2 * q, q // 2, 71),
+                        (7 * q // 2, q * 3 // 2, 73), (7 * q // 2, q * 3 // 2, 75)]
+
+
+@pytest.mark.parametrize("bad", ["H4", "C4:x", "C4:0", "R R", "", "C99"])
+def test_bad_strings_raise_clear_errors(bad):
+    with pytest.raises(MusicGPTError):
+        parse_notes(bad)
+
+
+def test_note_strings_are_told_from_file_names():
+    assert looks_like_notes("C4 D4 E4")
+    assert looks_like_notes("3/4 G4")
+    assert not looks_like_notes("chorale.mid")
+    assert not looks_like_notes("my_theme.xml")
