@@ -14,7 +14,7 @@ from musicgpt.errors import MusicGPTError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from musicgpt.cli import corpus, lm
+    from musicgpt.cli import classify, corpus, lm
 
     parser = argparse.ArgumentParser(
         prog="musicgpt",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     corpus.register(sub)
     lm.register(sub)
+    classify.register(sub)
     return parser
 
 
