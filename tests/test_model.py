@@ -1,0 +1,138 @@
+"""The transformer: causality, cache equivalence, learning, hidden states, classification pooling."""
+
+import pytest
+import torch
+
+from musicgpt.config import ModelConfig
+from musicgpt.model import GPT, KVCache
+
+V, CTX = 37, 32
+
+
+def tiny(dropout: float = 0.0, **kw) -> GPT:
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=V, context=CTX, n_layer=2, n_head=2, d_model=32, dropout=dropout, **kw)
+    return GPT(cfg).eval()
+
+
+def test_changing_a_later_token_never_changes_earlier_logits():
+    model = tiny()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(V, (2, 20), generator=g)
+    base, _ = model(x)
+    for t in range(0, 19):
+        y = x.clone()
+        y[:, t + 1] = (y[:, t + 1] + 1) % V
+        changed, _ = model(y)
+        torch.testing.assert_close(changed[:, : t + 1], base[:, : t + 1], rtol=0, atol=1e-5)
+        assert not torch.allclose(changed[:, t + 1], base[:, t + 1])  # the change is seen
+
+
+@pytest.mark.parametrize("chunks", [[20], [1] * 20, [7, 1, 1, 11], [5, 15]])
+def test_cached_logits_equal_uncached(chunks):
+    model = tiny()
+    x = torch.randint(V, (3, 20), generator=torch.Generator().manual_seed(2))
+    full, _ = model(x)
+    cache = model.new_cache(3)
+    outs, at = [], 0
+    for n in chunks:  # prefill, single steps, and a multi-token prefill into a non-empty cache
+        logits, _ = model(x[:, at : at + n], cache=cache)
+        outs.append(logits)
+        at += n
+    assert cache.pos == 20
+    torch.testing.assert_close(torch.cat(outs, 1), full, rtol=1e-4, atol=1e-5)
+
+
+def test_cache_past_the_context_is_refused():
+    model = tiny()
+    cache = KVCache(model.cfg, 1)
+    model(torch.zeros(1, CTX, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match="exceed the context"):
+        model(torch.zeros(1, 1, dtype=torch.long), cache=cache)
+
+
+def test_tiny_model_overfits_a_tiny_batch():
+    model = tiny().train()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(V, (4, 17), generator=g)
+    inputs, targets = x[:, :-1], x[:, 1:].clone()
+    targets[:, :3] = -100  # ignored positions must not count
+    opt = model.configure_optimizer(weight_decay=0.0, lr=3e-3)
+    _, first = model(inputs, targets)
+    for _ in range(150):
+        _, loss = model(inputs, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first.item() > 3.0  # about ln(37) at the start
+    assert loss.item() < 0.2
+
+
+def test_loss_ignores_masked_targets():
+    model = tiny()
+    x = torch.randint(V, (2, 10), generator=torch.Generator().manual_seed(4))
+    y = x.roll(-1, 1)
+    y2 = y.clone()
+    y2[:, 5:] = -100
+    logits, loss = model(x, y2)
+    expected = torch.nn.functional.cross_entropy(logits[:, :5].reshape(-1, V), y[:, :5].reshape(-1))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_hidden_states_shape_and_final_layernorm():
+    model = tiny()
+    h = model.hidden_states(torch.randint(V, (3, 11)))
+    assert h.shape == (3, 11, 32)
+    # after the final LayerNorm with its initial unit gain: zero mean, unit variance per position
+    torch.testing.assert_close(h.mean(-1), torch.zeros(3, 11), atol=1e-5, rtol=0)
+
+
+def test_attention_mask_hides_left_padding():
+    model = tiny()
+    x = torch.randint(1, V, (1, 8), generator=torch.Generator().manual_seed(5))
+    pad_a = torch.cat([torch.zeros(1, 3, dtype=torch.long), x], 1)
+    pad_b = torch.cat([torch.full((1, 3), 9, dtype=torch.long), x], 1)
+    mask = torch.cat([torch.zeros(1, 3, dtype=torch.bool), torch.ones(1, 8, dtype=torch.bool)], 1)
+    ha = model.hidden_states(pad_a, attention_mask=mask)
+    hb = model.hidden_states(pad_b, attention_mask=mask)
+    assert not torch.isnan(ha).any()  # padded queries see themselves, not nothing
+    torch.testing.assert_close(ha[:, 3:], hb[:, 3:], rtol=1e-4, atol=1e-5)  # padding is invisible
+    # without the mask the padding is read
+    assert not torch.allclose(model.hidden_states(pad_a)[:, 3:], model.hidden_states(pad_b)[:, 3:])
+
+
+def test_classify_pools_over_valid_positions_only():
+    model = tiny(n_style=3, n_mode=8)
+    a = torch.randint(V, (6,), generator=torch.Generator().manual_seed(6))
+    b = torch.randint(V, (9,), generator=torch.Generator().manual_seed(7))
+    batch = torch.zeros(2, 9, dtype=torch.long)
+    batch[0, :6], batch[1] = a, b
+    out = model.classify(batch, torch.tensor([6, 9]))
+    assert out["style"].shape == (2, 3) and out["mode"].shape == (2, 8)
+    alone = model.classify(a[None], torch.tensor([6]))
+    torch.testing.assert_close(out["style"][0], alone["style"][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["mode"][0], alone["mode"][0], rtol=1e-4, atol=1e-5)
+    batch[0, 6:] = 5  # other padding ids change nothing
+    again = model.classify(batch, torch.tensor([6, 9]))
+    torch.testing.assert_close(again["style"], out["style"])
+    # but the pooling does cover the valid tokens: a different length changes the answer
+    shorter = model.classify(batch, torch.tensor([4, 9]))
+    assert not torch.allclose(shorter["style"][0], out["style"][0])
+
+
+def test_no_heads_without_labels():
+    model = tiny()
+    assert model.style_head is None and model.mode_head is None
+    assert model.classify(torch.zeros(1, 4, dtype=torch.long), torch.tensor([4])) == {}
+
+
+def test_optimizer_decays_matrices_but_not_biases_norms_or_positions():
+    model = tiny()
+    opt = model.configure_optimizer(weight_decay=0.1, lr=1e-3)
+    decay, no_decay = ({id(p) for p in g["params"]} for g in opt.param_groups)
+    assert opt.param_groups[0]["weight_decay"] == 0.1 and opt.param_groups[1]["weight_decay"] == 0.0
+    assert id(model.wte.weight) in decay and id(model.blocks[0].attn.qkv.weight) in decay
+    assert id(model.wpe.weight) in no_decay and id(model.ln_f.weight) in no_decay
+    assert id(model.blocks[0].mlp.fc.bias) in no_decay
+    n = sum(p.numel() for g in opt.param_groups for p in g["params"])
+    assert n == model.num_params(non_embedding=False)  # every parameter once, tied head included
