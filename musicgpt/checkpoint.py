@@ -1,0 +1,105 @@
+"""The one checkpoint format and the one loader, shared by resume, generation, classification and
+evaluation. A checkpoint is a torch.save dict readable with `weights_only=True`:
+
+    {"format": "musicgpt-ckpt-1", "meta_json": str, "model": state_dict,
+     "optimizer": state_dict | None, "step": int, "train_state": dict | None}
+
+`meta_json` holds everything else as JSON (model config, tokenizer, labels, metrics), so that
+one file is enough to rebuild the model and its vocabularies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from musicgpt.atomic import atomic_path
+from musicgpt.config import ModelConfig, from_dict, to_dict
+from musicgpt.errors import MusicGPTError
+from musicgpt.model import GPT
+
+FORMAT = "musicgpt-ckpt-1"
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The GPT inside a DistributedDataParallel or torch.compile wrapper, so keys stay plain."""
+    for attr in ("module", "_orig_mod"):
+        model = getattr(model, attr, model)
+    return model
+
+
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors to fp16; tensors that share storage (the tied head) stay shared."""
+    seen: dict[int, torch.Tensor] = {}
+    out = {}
+    for k, v in state.items():
+        if v.is_floating_point():
+            v = seen.setdefault(v.data_ptr(), v.half())
+        out[k] = v
+    return out
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None, step: int = 0, half: bool = False,
+                    train_state: dict[str, Any] | None = None) -> None:
+    """Write `model` (fp16 with `half`, for shipping), `meta` and optional training state at once.
+
+    `meta["model_config"]` is set from the model itself, so the loader can always rebuild it.
+    """
+    model = _unwrap(model)
+    meta = {**meta, "model_config": to_dict(model.cfg)}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ckpt = {
+        "format": FORMAT,
+        "meta_json": json.dumps(meta),
+        "model": _half(state) if half else state,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "step": int(step),
+        "train_state": train_state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checked raw dict, with "meta" (decoded) in place of "meta_json"."""
+    path = Path(path)
+    if not path.is_file():
+        raise MusicGPTError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # truncated zip, a text file, a pickle with arbitrary objects...
+        raise MusicGPTError(f"{path} is not a readable musicgpt checkpoint "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise MusicGPTError(f"{path} is not a musicgpt checkpoint (format {found!r}, expected {FORMAT!r})")
+    try:
+        meta = json.loads(ckpt["meta_json"])
+        from_dict(ModelConfig, meta["model_config"])  # fails early on a missing config
+        ckpt["model"].keys()
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise MusicGPTError(f"{path} is a damaged musicgpt checkpoint: {type(e).__name__}: {e}") from e
+    ckpt["meta"] = meta
+    del ckpt["meta_json"]
+    return ckpt
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
+                    ) -> tuple[GPT, dict[str, Any], dict[str, Any]]:
+    """(model in float32 and eval mode on `device`, meta, {"optimizer", "step", "train_state"})."""
+    ckpt = read_checkpoint(path, device="cpu")
+    model = GPT(from_dict(ModelConfig, ckpt["meta"]["model_config"]))
+    try:
+        model.load_state_dict(ckpt["model"])  # copies into float32 parameters, fp16 or not
+    except RuntimeError as e:
+        raise MusicGPTError(f"{path}: the weights do not fit the model config it carries: "
+                            f"{str(e).splitlines()[0]}") from e
+    model.to(device).eval()
+    extra = {"optimizer": ckpt.get("optimizer"), "step": int(ckpt.get("step", 0)),
+             "train_state": ckpt.get("train_state")}
+    return model, ckpt["meta"], extra

@@ -1,0 +1,198 @@
+"""The training loop: AdamW, warmup + cosine schedule, evaluation, checkpoints, metrics.
+
+Knows nothing about music: batches come from `get_batch(generator)`, scores from `evaluate(model)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from musicgpt.atomic import write_text_atomic
+from musicgpt.checkpoint import read_checkpoint, save_checkpoint
+from musicgpt.config import TrainConfig, to_dict
+from musicgpt.errors import MusicGPTError
+from musicgpt.model import GPT
+
+log = logging.getLogger(__name__)
+
+BETAS = (0.9, 0.95)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup over `warmup` steps, then cosine decay from `lr` to `min_lr` at `steps`."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(cfg.steps - cfg.warmup, 1)
+    frac = min((step - cfg.warmup) / span, 1.0)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (cfg.lr - cfg.min_lr)
+
+
+class Recorder:
+    """Everything the trainer writes: config.json, metrics.jsonl, best.pt and last.pt.
+
+    Kept in one place so that a distributed run can let only one process write (`enabled`).
+    """
+
+    def __init__(self, out_dir: Path, enabled: bool = True):
+        self.out_dir, self.enabled = Path(out_dir), enabled
+        if enabled:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def config(self, data: dict[str, Any]) -> None:
+        if self.enabled:
+            write_text_atomic(self.out_dir / "config.json", json.dumps(data, indent=2, sort_keys=True))
+
+    def event(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def checkpoint(self, name: str, model: torch.nn.Module, meta: dict, **kwargs: Any) -> None:
+        if self.enabled:
+            save_checkpoint(self.out_dir / name, model, meta, **kwargs)
+
+
+def train(model: GPT, cfg: TrainConfig,
+          get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
+          evaluate: Callable[[GPT], dict[str, float]], out_dir: Path, meta: dict[str, Any],
+          resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train `model` for `cfg.steps` steps; keep best.pt (lowest eval loss) and last.pt (to resume).
+
+    `get_batch(gen)` returns (B, T) inputs and targets (-100 where no loss is wanted) and draws
+    its randomness from `gen` only, so a run and its resumption see the same batches.
+    `evaluate(model)` returns figures including "loss" (lower is better).
+    Returns the best eval loss and step, the last eval, tokens/s and wall time.
+    """
+    out_dir = Path(out_dir)
+    rec = Recorder(out_dir)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    model.train()
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, BETAS, device.type)
+    torch.manual_seed(cfg.seed)  # dropout
+    gen = torch.Generator().manual_seed(cfg.seed)  # batches
+    step, best_loss, best_step, tokens_done, train_time = 0, math.inf, -1, 0, 0.0
+    if resume:
+        step, best_loss, best_step, tokens_done, train_time = _restore(out_dir / "last.pt", model,
+                                                                       optimizer, gen, device)
+        log.info("resuming %s at step %d", out_dir, step)
+        rec.event({"event": "resume", "step": step})  # later lines for steps after this replace earlier ones
+    rec.config({"model_config": to_dict(model.cfg), "train_config": to_dict(cfg), "device": str(device),
+                **{k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}})
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+
+    def train_state() -> dict[str, Any]:
+        state = {"generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                 "best_loss": best_loss, "best_step": best_step, "tokens": tokens_done,
+                 "train_time": train_time}
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
+        return state
+
+    wall0 = time.perf_counter()
+    last_eval: dict[str, float] | None = None
+    loss_sum, loss_n, interval_tokens, interval_time = torch.zeros((), device=device), 0, 0, 0.0
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True, desc="train")
+    while step < cfg.steps:
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = get_batch(gen)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast:
+            _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_sum += loss.detach().float()
+        loss_n += 1
+        step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        train_time += dt
+        interval_time += dt
+        tokens_done += x.numel()
+        interval_tokens += x.numel()
+        bar.update(1)
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            mean_loss = float(loss_sum) / loss_n
+            tps = interval_tokens / max(interval_time, 1e-9)
+            rec.event({"event": "train", "step": step, "lr": lr, "loss": mean_loss, "tokens_per_s": tps})
+            bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{tps:,.0f}")
+            loss_sum.zero_()
+            loss_n, interval_tokens, interval_time = 0, 0, 0.0
+
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            last_eval = _evaluate(model, evaluate)
+            rec.event({"event": "eval", "step": step, "lr": lr,
+                       **{f"eval_{k}": v for k, v in last_eval.items()}})
+            log.info("step %d: eval loss %.4f", step, last_eval["loss"])
+            ckpt_meta = {**meta, "train_config": to_dict(cfg), "step": step, "metrics": last_eval}
+            if last_eval["loss"] < best_loss:
+                best_loss, best_step = last_eval["loss"], step
+                rec.checkpoint("best.pt", model, ckpt_meta, step=step)
+            rec.checkpoint("last.pt", model, ckpt_meta, optimizer=optimizer, step=step,
+                           train_state=train_state())
+    bar.close()
+    if last_eval is None:  # resumed a finished run: nothing trained, report where it stands
+        last_eval = _evaluate(model, evaluate)
+    return {"best_eval_loss": best_loss, "best_step": best_step, "final_eval": last_eval,
+            "steps": step, "tokens_per_s": tokens_done / max(train_time, 1e-9),
+            "train_time_s": train_time, "wall_s": time.perf_counter() - wall0, "device": str(device)}
+
+
+def _evaluate(model: GPT, evaluate: Callable[[GPT], dict[str, float]]) -> dict[str, float]:
+    model.eval()
+    try:
+        with torch.no_grad():
+            metrics = evaluate(model)
+    finally:
+        model.train()
+    if "loss" not in metrics:
+        raise ValueError(f"evaluate() must return a 'loss'; it returned {sorted(metrics)}")
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _restore(path: Path, model: GPT, optimizer: torch.optim.Optimizer, gen: torch.Generator,
+             device: torch.device) -> tuple[int, float, int, int, float]:
+    """Load last.pt into the live objects; (step, best loss, best step, tokens, train time)."""
+    if not path.is_file():
+        raise MusicGPTError(f"cannot resume: {path} does not exist; train without --resume first")
+    ckpt = read_checkpoint(path)
+    state = ckpt.get("train_state")
+    if ckpt.get("optimizer") is None or state is None:
+        raise MusicGPTError(f"cannot resume from {path}: it holds weights only, no training state")
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError) as e:
+        raise MusicGPTError(f"cannot resume from {path}: it does not fit this model "
+                            f"({str(e).splitlines()[0]})") from e
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    return (int(ckpt["step"]), float(state["best_loss"]), int(state["best_step"]),
+            int(state["tokens"]), float(state["train_time"]))
