@@ -1,9 +1,162 @@
-"""`musicgpt classify` and `musicgpt evaluate-classifier` (placeholder)."""
+"""`musicgpt classify`, `musicgpt evaluate-classifier` and `musicgpt train-classifier`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from musicgpt.errors import MusicGPTError
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.pt"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser(
+        "classify", help="style, mode and key of score files, with probabilities",
+        description="Predict the style, the mode, the tonic and tonic + mode of each file "
+        "(.mid .midi .xml .mxl .musicxml .krn .abc). A file that cannot be read is reported and "
+        "the others are still classified; the exit status is then non-zero.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="checkpoint with heads")
+    p.add_argument("--bars", type=int, help="look only at the first N bars")
+    p.add_argument("--top", type=int, default=3, help="labels shown per question")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser(
+        "evaluate-classifier", help="classification accuracy on a corpus's test split",
+        description="Style accuracy, macro-F1 and confusion; mode, tonic and tonic+mode accuracy "
+        "(all and human-labelled pieces); calibration error.")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--bars", type=int, help="look only at the first N bars")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "train-classifier", help="fine-tune style and key heads from a language-model checkpoint",
+        description="Train the style head and the (tonic, mode) head on the pooled hidden states "
+        "of a pre-trained LM, on a corpus's train split; fit calibration temperatures on held-out "
+        "train groups; evaluate on the test split. Writes OUT/classifier.pt (self-contained: "
+        "weights, heads, tokenizer, labels, temperatures) and OUT/metrics.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from musicgpt.classify import ClassifierTrainConfig
+
+    d = ClassifierTrainConfig()
+    p.add_argument("--init", type=Path, required=True, help="language-model checkpoint")
+    p.add_argument("--corpus", default="all")
+    p.add_argument("--out", type=Path, required=True)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--freeze", dest="freeze", action="store_true", help="linear probe: body frozen")
+    g.add_argument("--unfreeze", dest="freeze", action="store_false", help="fine-tune the body too")
+    p.set_defaults(freeze=d.freeze)
+    p.add_argument("--scratch", action="store_true",
+                   help="same network and steps from random weights (measures the pre-training gain)")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="body learning rate")
+    p.add_argument("--head-lr", type=float, default=d.head_lr)
+    p.add_argument("--window", type=int, default=d.window, help="tokens per training crop")
+    p.add_argument("--no-transpose", action="store_true", help="no transposition augmentation")
+    p.add_argument("--derived-mode-weight", type=float, default=d.derived_mode_weight,
+                   help="loss weight of derived (not human) mode labels; 0 ignores them")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--half", action="store_true", help="store fp16 weights (for shipping)")
+    p.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from musicgpt.classify import load_classifier
+    from musicgpt.midi_io import load_score
+
+    if not args.model.exists():
+        raise MusicGPTError(f"no model at {args.model}; pass --model PATH "
+                            "(a checkpoint from `musicgpt train-classifier`)")
+    if args.bars is not None and args.bars < 1:
+        raise MusicGPTError("--bars must be at least 1")
+    clf = load_classifier(args.model)
+    results, failed = [], 0
+    for name in args.files:
+        try:
+            r = clf.classify_score(load_score(name), args.bars, args.top)
+        except MusicGPTError as exc:
+            failed += 1
+            msg = str(exc) if str(name) in str(exc) else f"{name}: {exc}"
+            print(f"musicgpt: error: {msg}", file=sys.stderr)
+            results.append({"file": name, "error": msg})
+            continue
+        results.append({"file": name, **r})
+        if not args.json:
+            print(_text(name, r))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failed else 0
+
+
+def _text(name: str, r: dict) -> str:
+    lines = [name]
+    for key, title in (("style", "style"), ("mode", "mode"), ("key", "tonic+mode")):
+        lines.append(f"  {title:<11}" + "   ".join(f"{lab} {p:.2f}" for lab, p in r[key]))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from musicgpt.classify import corpus_data, evaluate, load_classifier
+
+    if not args.model.exists():
+        raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
+    clf = load_classifier(args.model)
+    _, test, _ = corpus_data(clf.tok, args.corpus, clf.styles)
+    r = {"model": str(args.model), "corpus": args.corpus, **evaluate(clf, test, args.bars)}
+    print(json.dumps(r, indent=2) if args.json else summary(r))
+    return 0
+
+
+def summary(r: dict) -> str:
+    """A few lines a person reads; --json has everything."""
+    lines = [f"{r.get('corpus', '')} test split: {r['pieces']} pieces, bars {r['bars']}, "
+             f"{1000 * r['seconds_per_piece']:.0f} ms/piece"]
+    if "style" in r:
+        s = r["style"]
+        lines.append(f"style       accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
+                     f"ECE {s['ece']:.3f}")
+    for name, k in r["key"].items():
+        lines.append(f"key ({name:<5}) {k['pieces']:>5} pieces  mode {k['mode_accuracy']:.3f}  "
+                     f"tonic {k['tonic_accuracy']:.3f}  tonic+mode {k['key_accuracy']:.3f}  "
+                     f"ECE {k['key_ece']:.3f}")
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+    import logging
+
+    from musicgpt.atomic import write_text_atomic
+    from musicgpt.classify import ClassifierTrainConfig, evaluate, save_classifier, train_classifier
+
+    cfg = ClassifierTrainConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
+        freeze=args.freeze, scratch=args.scratch, window=args.window,
+        transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
+        seed=args.seed)
+    log = logging.getLogger("musicgpt.train-classifier")
+    clf, test = train_classifier(args.init, args.corpus, cfg,
+                                 on_log=lambda r: print(json.dumps(r), file=sys.stderr))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+    result = {"init": str(args.init), "corpus": args.corpus, "config": dataclasses.asdict(cfg),
+              "temperature": clf.temperature}
+    if not args.no_eval:
+        result["test"] = evaluate(clf, test)
+        clf.meta["classifier_metrics"] = {"corpus": args.corpus, "style": result["test"].get("style", {}).get("macro_f1"),
+                                          "key": result["test"]["key"]}
+        log.info("%s", summary({"corpus": args.corpus, **result["test"]}))
+    save_classifier(args.out / "classifier.pt", clf, half=args.half)
+    write_text_atomic(args.out / "metrics.json", json.dumps(result, indent=2))
+    if "test" in result:
+        print(summary({"corpus": args.corpus, **result["test"]}))
+    print(f"wrote {args.out / 'classifier.pt'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,179 @@
+"""Classification heads and the classify commands, with tiny models on real and made-up scores."""
+
+import json
+
+import numpy as np
+import pytest
+import symusic
+import torch
+from music21 import corpus
+
+from musicgpt.checkpoint import save_checkpoint
+from musicgpt.classify import (
+    KEY_LABELS, Batches, ClassifierTrainConfig, Labelled, evaluate, first_bars_ids, key_index,
+    load_classifier, save_classifier, train_heads, windows,
+)
+from musicgpt.cli import main
+from musicgpt.config import MODES, ModelConfig, TokenizerConfig
+from musicgpt.errors import MusicGPTError
+from musicgpt.midi_io import assign_voice_programs, load_score, write_midi
+from musicgpt.model import GPT
+from musicgpt.tokenizer import MusicTokenizer
+
+STYLES = ("chorale", "mass", "tune")
+
+
+@pytest.fixture(scope="module")
+def tok() -> MusicTokenizer:
+    return MusicTokenizer.create(TokenizerConfig(), STYLES, MODES)
+
+
+@pytest.fixture(scope="module")
+def scores() -> dict[str, symusic.Score]:
+    return {"chorale": assign_voice_programs(load_score(corpus.getWork("bach/bwv66.6"))),
+            "mass": assign_voice_programs(load_score(sorted(corpus.getComposer("palestrina"))[5]))}
+
+
+def tiny_lm(tok: MusicTokenizer, seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(ModelConfig(vocab_size=tok.vocab_size, context=128, n_layer=1, n_head=2,
+                           d_model=32, dropout=0.0))
+
+
+def data_of(tok, items) -> Labelled:
+    """items: (score, style index, tonic, mode name)."""
+    n = len(items)
+    return Labelled([np.asarray(tok.encode(s), dtype=np.int64) for s, *_ in items],
+                    np.array([st for _, st, _, _ in items]), np.array([t for _, _, t, _ in items]),
+                    np.array([MODES.index(m) for *_, m in items]), np.ones(n, bool), np.ones(n, bool),
+                    [str(i) for i in range(n)], [str(i) for i in range(n)])
+
+
+def quick(steps: int = 60, **kw) -> ClassifierTrainConfig:
+    return ClassifierTrainConfig(**{"steps": steps, "batch_size": 8, "window": 96, "head_lr": 1e-2,
+                                    "lr": 2e-3, "warmup": 5, "calib_fraction": 0.0, **kw})
+
+
+@pytest.fixture(scope="module")
+def trained(tok, scores):
+    data = data_of(tok, [(scores["chorale"], 0, 6, "aeolian"), (scores["mass"], 1, 7, "mixolydian")])
+    return train_heads(tiny_lm(tok), tok, STYLES, data, quick(80)), data
+
+
+def test_windows_cut_at_bar_lines(tok, scores):
+    ids = np.asarray(tok.encode(scores["mass"]))
+    bar = tok.base.vocab["Bar_None"]
+    parts = windows(ids, bar, 100)
+    assert np.array_equal(np.concatenate(parts), ids)
+    assert all(len(p) <= 100 for p in parts)
+    assert sum(p[0] == bar for p in parts) >= len(parts) - 1
+    four = first_bars_ids(ids, bar, 4)
+    assert (four == bar).sum() == 4 and len(four) < len(ids)
+    assert len(first_bars_ids(ids, bar, None)) == len(ids)
+
+
+def test_token_transposition_matches_the_transposed_score(tok, scores):
+    data = data_of(tok, [(scores["chorale"], 0, 6, "aeolian")])
+    b = Batches(data, tok, quick())
+    ids = torch.from_numpy(data.ids[0])
+    gen = torch.Generator().manual_seed(3)
+    moved, k = b._shift(ids, gen)
+    assert k != 0
+    assert moved.tolist() == tok.encode(scores["chorale"].shift_pitch(k))
+    # the key label moves with the notes
+    gen = torch.Generator().manual_seed(0)
+    batch = b(gen)
+    assert all(0 <= int(y) < len(KEY_LABELS) and int(y) % len(MODES) == MODES.index("aeolian")
+               for y in batch["key"])
+
+
+def test_heads_load_from_a_checkpoint(tmp_path, trained):
+    clf, data = trained
+    clf.temperature = {"style": 1.5, "key": 0.8}
+    path = tmp_path / "clf.pt"
+    save_classifier(path, clf)
+    back = load_classifier(path)
+    assert back.styles == STYLES and back.temperature == {"style": 1.5, "key": 0.8}
+    ps0, pk0 = clf.probabilities(data.ids)
+    ps1, pk1 = back.probabilities(data.ids)
+    assert np.allclose(ps0, ps1, atol=1e-5) and np.allclose(pk0, pk1, atol=1e-5)
+    assert pk1.shape == (2, 12, len(MODES)) and np.allclose(pk1.sum((1, 2)), 1.0, atol=1e-5)
+
+
+def test_a_plain_lm_checkpoint_is_refused(tmp_path, tok):
+    path = tmp_path / "lm.pt"
+    save_checkpoint(path, tiny_lm(tok), {"tokenizer": tok.to_dict()})
+    with pytest.raises(MusicGPTError, match="no classification heads"):
+        load_classifier(path)
+
+
+def test_tritone_transposition_keeps_the_mode(trained, scores):
+    clf, _ = trained
+    for name, mode in (("chorale", "aeolian"), ("mass", "mixolydian")):
+        r0 = clf.classify_score(scores[name])
+        r6 = clf.classify_score(scores[name].shift_pitch(6))
+        assert r0["mode"][0][0] == r6["mode"][0][0] == mode
+        assert r0["style"][0][0] == r6["style"][0][0]
+
+
+def made_up(style: int, seed: int) -> symusic.Score:
+    """Three separable textures: high fast line, low slow chords, a wide-leaping middle line."""
+    rng = np.random.default_rng(seed)
+    score = symusic.Score(480)
+    track = symusic.Track(program=16)
+    for i in range(24):
+        if style == 0:
+            track.notes.append(symusic.Note(i * 240, 240, int(rng.integers(72, 84)), 80))
+        elif style == 1:
+            for p in (40, 47, 52):
+                track.notes.append(symusic.Note(i * 960, 960, p + int(rng.integers(0, 3)), 80))
+        else:
+            track.notes.append(symusic.Note(i * 480, 480, int(rng.choice([55, 67, 50, 62])), 80))
+    score.tracks.append(track)
+    return score
+
+
+def test_tiny_training_run_learns_a_separable_set(tok):
+    items = [(made_up(s, seed), s, 0, "ionian") for s in range(3) for seed in range(3)]
+    data = data_of(tok, items)
+    before = evaluate(train_heads(tiny_lm(tok), tok, STYLES, data, quick(0)), data)
+    after = evaluate(train_heads(tiny_lm(tok), tok, STYLES, data, quick(60)), data)
+    assert after["style"]["accuracy"] == 1.0 > before["style"]["accuracy"]
+    assert after["style"]["macro_f1"] == 1.0
+
+
+def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, capsys):
+    clf, _ = trained
+    model = tmp_path / "clf.pt"
+    save_classifier(model, clf)
+    good = tmp_path / "chorale.mid"
+    write_midi(scores["chorale"], good)
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(b"MThd this is not midi")
+    missing = tmp_path / "missing.mid"
+    rc = main(["classify", str(bad), str(good), str(missing), "--json", "--model", str(model)])
+    out, err = capsys.readouterr()
+    assert rc != 0
+    results = json.loads(out)
+    assert [r["file"] for r in results] == [str(bad), str(good), str(missing)]
+    assert "error" in results[0] and "error" in results[2]
+    assert {"style", "mode", "tonic", "key"} <= set(results[1])
+    assert results[1]["key"][0][0] in KEY_LABELS
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and str(bad) in lines[0] and str(missing) in lines[1]
+    assert "Traceback" not in err
+
+    assert main(["classify", str(good), "--model", str(model), "--bars", "4"]) == 0
+    out, _ = capsys.readouterr()
+    assert "tonic+mode" in out and "style" in out
+
+
+def test_cli_without_a_model_is_one_clear_line(tmp_path, capsys):
+    rc = main(["classify", "x.mid", "--model", str(tmp_path / "none.pt")])
+    _, err = capsys.readouterr()
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "no model" in err
+
+
+def test_key_index_layout():
+    assert KEY_LABELS[key_index(2, MODES.index("dorian"))] == "D dorian"
+    assert len(KEY_LABELS) == 96
