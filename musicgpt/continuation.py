@@ -24,10 +24,10 @@ SCORE_SUFFIXES = {".mid", ".midi", ".xml", ".mxl", ".musicxml", ".krn", ".abc"}
 def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
     """A file (MIDI, MusicXML, kern, ABC) or a note string, cut to its first `bars` bars."""
     path = Path(prompt).expanduser()
-    if path.exists() or path.suffix.lower() in SCORE_SUFFIXES or not looks_like_notes(prompt):
-        score = load_score(path)
-    else:
+    if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES:
         score = parse_notes(prompt)
+    else:
+        score = load_score(path)
     score = assign_voice_programs(score)
     if bars is not None:
         score = first_bars(score, bars)

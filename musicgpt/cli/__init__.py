@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except MusicGPTError as exc:
         print(f"musicgpt: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permission denied, ...: the system's words suffice
+        print(f"musicgpt: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("musicgpt: interrupted", file=sys.stderr)
         return 130

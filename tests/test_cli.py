@@ -1,0 +1,128 @@
+"""End to end through the command line: a tiny corpus of real chorales, training, continuation,
+evaluation, and the clear one-line errors a user gets for bad input."""
+
+import json
+
+import pretty_midi
+import pytest
+import symusic
+from music21 import corpus
+
+from musicgpt.cli import main
+from musicgpt.midi_io import m21_to_score, write_midi
+from musicgpt.notestring import parse_notes
+
+CHORALES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1", "bach/bwv86.6",
+            "bach/bwv267", "bach/bwv40.8", "bach/bwv244.3", "bach/bwv145.5", "bach/bwv248.33-3"]
+TINY = ["--context", "96", "--layers", "1", "--heads", "2", "--d-model", "32", "--dropout", "0",
+        "--batch-size", "4", "--eval-every", "5", "--eval-batches", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained for a few steps on a tiny corpus built with `corpus build --from`."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    src = tmp / "src"
+    for w in CHORALES:
+        write_midi(m21_to_score(corpus.parse(w)), src / (w.split("/")[1] + ".mid"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MUSICGPT_CORPORA", str(tmp / "corpora"))
+    assert main(["corpus", "build", "--from", str(src), "--name", "tiny", "--label", "style=chorale",
+                 "--jobs", "1", "--no-progress"]) == 0
+    out = tmp / "run"
+    assert main(["train", "--corpus", "tiny", "--out", str(out), "--steps", "10", *TINY]) == 0
+    yield tmp, out
+    mp.undo()
+
+
+def test_training_writes_checkpoints_and_metrics(trained):
+    _, out = trained
+    assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [x for x in lines if "bits_per_note" in json.dumps(x)]
+    assert evals, "no evaluation was logged"
+
+
+def test_continue_a_note_string_starts_with_exactly_the_prompt(trained, capsys):
+    tmp, out = trained
+    midi = tmp / "theme.mid"
+    assert main(["continue", "C4 D4 E4 F4 G4:h", "--model", str(out / "best.pt"), "--out", str(midi),
+                 "--length", "2bars", "--seed", "1"]) == 0
+    record = json.loads(midi.with_suffix(".json").read_text())
+    assert record["grammar_error_rate"] == 0.0
+    pm = pretty_midi.PrettyMIDI(str(midi))  # a second library parses it too
+    assert sum(len(i.notes) for i in pm.instruments) >= 5
+    got = symusic.Score(str(midi))
+    want = parse_notes("C4 D4 E4 F4 G4:h")
+    scale = got.ticks_per_quarter / want.ticks_per_quarter
+    first = sorted((n.time, n.duration, n.pitch) for n in got.tracks[0].notes)[:5]
+    assert first == [(round(n.time * scale), round(n.duration * scale), n.pitch) for n in want.tracks[0].notes]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_continue_a_midi_file_with_bars_and_only_continuation(trained):
+    tmp, out = trained
+    prompt = tmp / "src" / "bwv66.6.mid"
+    midi = tmp / "cont.mid"
+    assert main(["continue", str(prompt), "--bars", "1", "--model", str(out / "best.pt"), "--out",
+                 str(midi), "--length", "40tokens", "--only-continuation", "--samples", "2"]) == 0
+    for k in (1, 2):
+        path = tmp / f"cont-{k}.mid"
+        assert path.is_file()
+        assert json.loads(path.with_suffix(".json").read_text())["new_tokens"] <= 40
+
+
+def test_evaluate_reports_transformer_beside_ngrams(trained, capsys):
+    _, out = trained
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "best.pt"), "--corpus", "tiny", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["transformer"]["bits_per_note"] > 0
+    assert "2-gram" in r["ngram"] and r["ratio_to_best_ngram"] > 0
+
+
+def test_resume_continues_from_the_last_step(trained):
+    _, out = trained
+    assert main(["train", "--corpus", "tiny", "--out", str(out), "--steps", "12", "--resume", *TINY]) == 0
+    steps = [json.loads(x).get("step") for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(s for s in steps if s is not None) >= 12
+
+
+def _error_line(capsys, argv):
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0
+    assert len(err) == 1 and err[0].startswith("musicgpt: error:"), err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def test_bad_prompts_give_one_clear_line(trained, tmp_path, capsys):
+    _, out = trained
+    model = ["--model", str(out / "best.pt"), "--out", str(tmp_path / "x.mid")]
+    assert "no such file" in _error_line(capsys, ["continue", str(tmp_path / "missing.mid"), *model])
+    text = tmp_path / "notes.mid"
+    text.write_text("this is not a MIDI file\n")
+    assert "not a readable MIDI" in _error_line(capsys, ["continue", str(text), *model])
+    empty = tmp_path / "empty.mid"
+    symusic.Score(480).dump_midi(str(empty))
+    assert "no pitched notes" in _error_line(capsys, ["continue", str(empty), *model])
+    drums = tmp_path / "drums.mid"
+    s = symusic.Score(480)
+    s.tracks.append(symusic.Track(program=0, is_drum=True))
+    s.tracks[0].notes.append(symusic.Note(0, 480, 36, 100))
+    s.dump_midi(str(drums))
+    assert "no pitched notes" in _error_line(capsys, ["continue", str(drums), *model])
+    long_prompt = " ".join(["C4:e", "D4", "E4", "F4"] * 20)
+    assert "context" in _error_line(capsys, ["continue", long_prompt, *model])
+    assert "no model" in _error_line(capsys, ["continue", "C4", "--model", str(tmp_path / "none.pt")])
+    assert not (tmp_path / "x.mid").exists()  # nothing half-written
+
+
+def test_help_explains_every_command(capsys):
+    for cmd in (["--help"], ["continue", "--help"], ["train", "--help"], ["evaluate", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(cmd)
+        assert e.value.code == 0
+    assert "note string" in capsys.readouterr().out
