@@ -25,10 +25,11 @@ from musicgpt.errors import MusicGPTError
 
 log = logging.getLogger(__name__)
 
-EXTRACT_VERSION = 2  # bump when piece extraction changes: every cached piece is rebuilt
+EXTRACT_VERSION = 3  # bump when piece extraction changes: every cached piece is rebuilt
 TRAIN_SHARE = 0.8
 MANIFEST = "manifest.jsonl"
 RECIPE = "recipe.json"
+POST_FIELDS = ("description", "melody_len", "melody_offsets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Recipe:
     exclude: tuple[str, ...] = ()
     style: str = ""  # fixed style label; "" means `style_rule` decides per piece
     style_rule: str = ""  # trecento-genre | folk-book | josquin-table
-    mode_rule: str = "final+keysig"  # kern | abc-K | final+keysig | final+scale
+    mode_rule: str = "final+keysig"  # kern | abc-K | abc-K-modal | final+keysig | label
     group_rules: tuple[str, ...] = ("content",)  # content | melody | title | stem | mass
     melody_len: int = 12  # intervals in the melody signature used for grouping
     melody_grid: str = "note"  # "note": every onset; "beat": the pitch on each quarter beat
@@ -83,7 +84,7 @@ CORPORA: dict[str, Recipe] = {
         ),
         Recipe(
             "josquin", "Josquin's chansons and a motet (one ABC tune per voice, merged)",
-            ("josquin/*.abc",), reader="josquin", style_rule="josquin-table", mode_rule="abc-K",
+            ("josquin/*.abc",), reader="josquin", style_rule="josquin-table", mode_rule="abc-K-modal",
             group_rules=("content",),
         ),
     )
@@ -181,8 +182,22 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def assign_groups(pieces: list[dict[str, Any]]) -> None:
-    """Set row['group']: pieces sharing any grouping key (in `_keys`) fall in one group.
+def grouping_keys(recipe: Recipe, piece: dict[str, Any]) -> list[str]:
+    """Keys that tie a piece to others: content hashes and file stems (from the worker), melody
+    signatures and normalised titles (computed here, so tuning them needs no re-parse)."""
+    from musicgpt import corpus_read
+
+    keys = list(piece.get("_keys", ()))
+    rules = recipe.group_rules
+    if "melody" in rules:
+        keys += corpus_read.melody_keys(piece.get("_lines", []), recipe.melody_len, tuple(recipe.melody_offsets))
+    if "title" in rules and (t := corpus_read.norm_title(piece.get("title"))):
+        keys.append("title:" + t)
+    return [k for k in keys if "stem" in rules or not k.startswith("stem:")]
+
+
+def assign_groups(pieces: list[dict[str, Any]], recipe: Recipe | None = None) -> None:
+    """Set row['group']: pieces sharing any grouping key fall in one group (union-find).
 
     The group is named by its smallest piece id, so it does not depend on file order.
     """
@@ -190,7 +205,7 @@ def assign_groups(pieces: list[dict[str, Any]]) -> None:
     uf = _UnionFind(len(pieces))
     first: dict[str, int] = {}
     for i, p in enumerate(pieces):
-        for key in p.get("_keys", ()):
+        for key in (grouping_keys(recipe, p) if recipe else p.get("_keys", ())):
             if key in first:
                 uf.union(first[key], i)
             else:
@@ -251,7 +266,9 @@ def _list_sources(recipe: Recipe) -> list[tuple[str, Path, str]]:
 
 def _cache_key(recipe: Recipe, path: Path) -> dict[str, Any]:
     st = path.stat()
-    recipe_hash = _stable_hash(json.dumps(recipe_to_dict(recipe), sort_keys=True) + f":{EXTRACT_VERSION}")
+    # fields used only after extraction (grouping windows, description) do not invalidate caches
+    fields = {k: v for k, v in recipe_to_dict(recipe).items() if k not in POST_FIELDS}
+    recipe_hash = _stable_hash(json.dumps(fields, sort_keys=True) + f":{EXTRACT_VERSION}")
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "recipe": recipe_hash[:16]}
 
 
@@ -359,7 +376,7 @@ def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress:
         pieces += res["pieces"]
         skipped += [tuple(s) for s in res["skipped"]]
     pieces = _dedupe_ids(pieces)
-    assign_groups(pieces)
+    assign_groups(pieces, recipe)
     assign_split(pieces, recipe.name)
     _remove_stale_midi(corpus_dir, {p["midi"] for p in pieces})
     rows = [{k: v for k, v in p.items() if not k.startswith("_")} for p in pieces]

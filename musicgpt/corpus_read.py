@@ -128,12 +128,15 @@ def derived_final(score: symusic.Score) -> dict[str, Any]:
     return {"mode": mode, "mode_source": rule, **key_fields(mode, tonic, None, rule)}
 
 
-def from_k(score: symusic.Score, k_values: list[str]) -> dict[str, Any]:
-    """Mode from ABC K: lines: a named church mode is human; else derived on K:'s tonic."""
+def from_k(score: symusic.Score, k_values: list[str], modal_editor: bool = False) -> dict[str, Any]:
+    """Mode from ABC K: lines: a named church mode is human; else derived on K:'s tonic.
+
+    `modal_editor`: the editor wrote K: as a mode (Josquin), so K:A min is Aeolian and K:F Ionian.
+    """
     parsed = [p for p in (parse_k(v) for v in k_values) if p]
     if not parsed:
         return derived_final(score)
-    stated = [p for p in parsed if p[2] in STATED_MODES]
+    stated = [p for p in parsed if modal_editor or p[2] in STATED_MODES]
     if stated:  # the most common stated mode among voices (Josquin), first on ties
         best = max(stated, key=lambda p: sum(q[2] == p[2] and q[0] == p[0] for q in stated))
         mode = MODE_WORDS[best[2]]
@@ -191,15 +194,23 @@ def melody_line(score: symusic.Score, grid: str = "note", skeleton: bool = False
     return [p for i, p in enumerate(seq) if i == 0 or seq[i - 1] != p]
 
 
-def melody_keys(score: symusic.Score, length: int, grid: str = "note", offsets: tuple[int, ...] = (0,)) -> list[str]:
-    """Transposition-invariant signatures: windows of `length` intervals of the top voice's line,
-    starting at each of `offsets` (a later window still matches when the openings differ)."""
-    keys = []
-    for skeleton in ((False, True) if grid == "beat" else (False,)):
-        line = melody_line(score, grid, skeleton)
+LINE_KEEP = 40  # pitches of each melody line kept in the cache for grouping
+
+
+def melody_lines(score: symusic.Score, grid: str = "note") -> list[list[int]]:
+    """The opening of the top voice's line(s) used for grouping: one line, or two for "beat"."""
+    skeletons = (False, True) if grid == "beat" else (False,)
+    return [melody_line(score, grid, sk)[:LINE_KEEP] for sk in skeletons]
+
+
+def melody_keys(lines: list[list[int]], length: int, offsets: tuple[int, ...] = (0,)) -> list[str]:
+    """Transposition-invariant signatures: windows of `length` intervals of each line, starting
+    at each of `offsets` (a later window still matches when the openings differ)."""
+    keys = set()
+    for line in lines:
         iv = [b - a for a, b in zip(line, line[1:])]
-        keys += ["mel:" + ",".join(map(str, iv[o: o + length])) for o in offsets if len(iv) >= o + length]
-    return sorted(set(keys))
+        keys.update("mel:" + ",".join(map(str, iv[o: o + length])) for o in offsets if len(iv) >= o + length)
+    return sorted(keys)
 
 
 def notes_key(score: symusic.Score) -> str:
@@ -270,10 +281,6 @@ def _finish(recipe: Any, rel: str, pid: str, score: symusic.Score, meta: dict[st
         raise Skip("no pitched notes")
     keys = set(meta.get("keys", ()))
     keys.add(notes_key(score))
-    if "melody" in recipe.group_rules:
-        keys.update(melody_keys(score, recipe.melody_len, recipe.melody_grid, tuple(recipe.melody_offsets)))
-    if "title" in recipe.group_rules and (t := norm_title(meta.get("title"))):
-        keys.add("title:" + t)
     labels = _mode_labels(recipe, score, meta)
     style, style_source = _style(recipe, rel, meta)
     midi_rel = f"midi/{pid}.mid"
@@ -286,6 +293,7 @@ def _finish(recipe: Any, rel: str, pid: str, score: symusic.Score, meta: dict[st
         "voices": len(score.tracks), "notes": int(score.note_num()),
         "meter": f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else None,
         "_keys": sorted(keys),
+        "_lines": melody_lines(score, recipe.melody_grid) if "melody" in recipe.group_rules else [],
     }
 
 
@@ -296,8 +304,8 @@ def _mode_labels(recipe: Any, score: symusic.Score, meta: dict[str, Any]) -> dic
         return {"mode": mode, "mode_source": "human", **key_fields(mode, tonic, None, "derived:final+keysig")}
     if recipe.mode_rule == "kern" and meta.get("text"):
         return from_kern(score, meta["text"])
-    if recipe.mode_rule == "abc-K" and meta.get("k"):
-        return from_k(score, meta["k"])
+    if recipe.mode_rule in ("abc-K", "abc-K-modal") and meta.get("k"):
+        return from_k(score, meta["k"], modal_editor=recipe.mode_rule == "abc-K-modal")
     return derived_final(score)
 
 
@@ -381,6 +389,11 @@ def _read_score(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[
     s = midi_io.parse_m21(path)
     score = midi_io.m21_to_score(s)
     meta = _m21_meta(s, path)
+    analysis = path.with_suffix(".rntxt")  # Monteverdi: the analysis file beside it names the piece
+    if analysis.is_file():
+        found = re.search(r"^Title:\s*(.+?)\s*$", analysis.read_text(encoding="utf-8", errors="replace"), re.M)
+        if found:
+            meta["title"] = found.group(1)
     raw = path.read_bytes()
     meta["keys"] = ["src:" + sha(raw)]
     if path.suffix.lower() in (".krn", ".xml", ".musicxml"):

@@ -90,3 +90,137 @@ def test_split_is_deterministic_and_ignores_order():
         corpora.assign_split(rows, "x")
     assert {r["id"]: r["split"] for r in a} == {r["id"]: r["split"] for r in b}
     assert 0.78 <= sum(r["split"] == "train" for r in a) / len(a) <= 0.82
+
+
+# ------------------------------------------------------------------ labels on known pieces
+
+
+def _read(name: str, rel: str, tmp_path: Path) -> list[dict]:
+    recipe = corpora.CORPORA[name]
+    rel_, path, pid = next(s for s in corpora._list_sources(recipe) if s[0] == rel)
+    return corpus_read.read_source(recipe, rel_, path, pid, tmp_path)["pieces"]
+
+
+def test_palestrina_section_keeps_its_encoded_mode(tmp_path):
+    (row,) = _read("palestrina", "palestrina/Agnus_01.krn", tmp_path)
+    assert (row["mode"], row["mode_source"], row["tonic"]) == ("mixolydian", "human", "G")
+    assert row["style"] == "mass" and row["meter"] == "4/2"
+    assert row["title"].startswith("Missa De Beata Marie Virginis")
+    assert "mass:missa de beata marie virginis (iii)" in row["_keys"]
+    assert (tmp_path / row["midi"]).is_file()
+
+
+def test_phrygian_chorale_from_its_score(tmp_path):
+    (row,) = _read("bach-chorales", "bach/bwv244.62.mxl", tmp_path)
+    assert (row["mode"], row["tonic"], row["key_mode"]) == ("phrygian", "E", "minor")
+    assert row["voices"] == 4
+
+
+def test_bach_instrument_parts_dropped(tmp_path):
+    (row,) = _read("bach-chorales", "bach/bwv171.6.mxl", tmp_path)  # trumpets, timpani + SATB
+    assert row["voices"] == 4
+
+
+def test_josquin_voices_merged_with_k_mode(tmp_path):
+    (row,) = _read("josquin", "josquin/milleRegrets.abc", tmp_path)
+    assert row["voices"] == 4
+    assert (row["mode"], row["mode_source"], row["tonic"]) == ("phrygian", "human", "E")
+
+
+@pytest.mark.parametrize("k,expected", [
+    ("Ador", (9, "A", "dor")), ("E Minor", (4, "E", "min")), ("Bb", (10, "Bb", "")),
+    ("G mix bass", (7, "G", "mix")), ("F -8va", (5, "F", "")), ("Em", (4, "E", "m")), ("none", None),
+])
+def test_parse_abc_key(k, expected):
+    assert corpus_read.parse_k(k) == expected
+
+
+def test_best_mode_and_other():
+    import numpy as np
+
+    d_dorian = np.zeros(12)
+    d_dorian[[2, 4, 5, 7, 9, 11, 0]] = 1.0  # D E F G A B C
+    assert corpus_read.best_mode(d_dorian, 2, None) == "dorian"
+    chromatic = np.ones(12)
+    assert corpus_read.best_mode(chromatic, 0, None) == "other"
+    no_sixth = np.zeros(12)
+    no_sixth[[9, 11, 0, 2, 4, 7]] = 1.0  # A minor/dorian without F or F#: a tie, the hint decides
+    assert corpus_read.best_mode(no_sixth, 9, "aeolian") == "aeolian"
+    assert corpus_read.best_mode(no_sixth, 9, "dorian") == "dorian"
+
+
+def test_abc_books_split_into_tunes():
+    text = "% header\nL:1/8\n\nX:1\nT:One\nK:G\nGABc|\n\nX:2\nT:Two\nK:Ador\nABcd|\n"
+    tunes = corpus_read.split_abc(text, "book")
+    assert [t[0] for t in tunes] == ["book/1", "book/2"]
+    assert tunes[1][2]["title"] == "Two" and tunes[1][2]["k"] == ["Ador"]
+    assert tunes[0][1].startswith("\nL:1/8") or "L:1/8" in tunes[0][1]
+
+
+# ------------------------------------------------------------------ builds from a folder
+
+
+def _folder(tmp_path: Path) -> Path:
+    import symusic
+
+    src = tmp_path / "src"
+    src.mkdir()
+    s = symusic.Score(480)
+    t = symusic.Track(program=0)
+    for i, p in enumerate([62, 64, 65, 67, 69, 67, 65, 64, 62]):
+        t.notes.append(symusic.Note(i * 480, 480, p, 80))
+    s.tracks.append(t)
+    midi_io.write_midi(s, src / "good.mid")
+    (src / "bad.mid").write_text("this is a text file, not MIDI\n")
+    (src / "notes.txt").write_text("C D E F G")
+    (src / "tune.abc").write_text("X:1\nT:Tune\nM:3/4\nL:1/4\nK:D\nDEF|GAB|A3|]\n")
+    return src
+
+
+def test_build_from_folder(tmp_path):
+    src = _folder(tmp_path)
+    root = tmp_path / "corpora"
+    report = corpora.build_from(src, "mine", {"style": "motet", "mode": "dorian"}, root=root, jobs=1, progress=False)
+    rows = corpora.load_manifest("mine", root)
+    assert sorted(r["source"] for r in rows) == ["good.mid", "tune.abc"]
+    assert all(r["style"] == "motet" and r["mode"] == "dorian" and r["mode_source"] == "human" for r in rows)
+    good = next(r for r in rows if r["source"] == "good.mid")
+    assert good["notes"] == 9 and corpora.midi_path("mine", good, root).is_file()
+    reasons = dict(report["skipped"])
+    assert "not a readable MIDI file" in reasons["bad.mid"]
+    assert "unknown file type .txt" in reasons["notes.txt"]
+    # incremental: nothing changed, nothing parsed again
+    again = corpora.build_from(src, "mine", {"style": "motet", "mode": "dorian"}, root=root, jobs=1, progress=False)
+    assert again["built"] == 0 and again["cached"] == report["built"]
+    assert corpora.load_manifest("mine", root) == rows
+    # the user corpus is listed and can be rebuilt by name from its recipe.json
+    assert "mine" in corpora.names(root)
+    assert corpora.build("mine", root=root, jobs=1, progress=False)["pieces"] == 2
+
+
+def test_cli_build_from_and_info(tmp_path, capsys, monkeypatch):
+    src = _folder(tmp_path)
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(tmp_path / "corpora"))
+    rc = main(["corpus", "build", "--from", str(src), "--name", "mine", "--label", "style=folk",
+               "--jobs", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "mine: 2 pieces" in out and "skipped bad.mid" in out
+    assert main(["corpus", "info", "mine", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["pieces"] == 2 and info["style"] == {"folk": 2}
+    assert info["mode_source"] == {"derived:final+keysig": 2}
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["corpus", "info", "nonesuch"], "unknown corpus 'nonesuch'"),
+    (["corpus", "info", "palestrina"], "corpus palestrina is not built; run `musicgpt corpus build palestrina`"),
+    (["corpus", "build", "--from", ".", "--name", "x", "--label", "colour=red"], "unknown label 'colour'"),
+    (["corpus", "build", "--from", ".", "--name", "x", "--label", "mode=happy"], "mode 'happy' is not one of"),
+    (["corpus", "build", "--from", ".", "--name", "palestrina"], "cannot name a user corpus"),
+    (["corpus", "build"], "name a corpus to build"),
+])
+def test_cli_user_errors_are_one_line(argv, msg, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(tmp_path / "empty"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err

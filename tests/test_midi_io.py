@@ -81,3 +81,101 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     with pytest.raises(MusicGPTError) as err:
         midi_io.load_score(bad)
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------ clean export of real pieces
+
+
+def _m21_notes(s) -> list[tuple[int, float, float]]:
+    """(pitch, onset, duration) in quarters straight from music21, the reference for export."""
+    from music21 import chord, harmony
+
+    out = []
+    tied = s.stripTies(inPlace=False)
+    parts = list(tied.parts) or [tied]
+    for part in parts:
+        for el in part.flatten().notes:
+            if isinstance(el, harmony.ChordSymbol) or el.duration.isGrace or el.quarterLength == 0:
+                continue
+            pitches = el.pitches if isinstance(el, chord.Chord) else [el.pitch]
+            out += [(p.midi, float(el.offset), float(el.quarterLength)) for p in pitches]
+    return sorted(out)
+
+
+def _midi_notes(path) -> list[tuple[int, float, float]]:
+    s = symusic.Score(str(path))
+    q = s.ticks_per_quarter
+    return sorted((n.pitch, n.time / q, n.duration / q) for t in s.tracks for n in t.notes)
+
+
+def _same(a, b) -> bool:
+    return len(a) == len(b) and all(
+        x[0] == y[0] and abs(x[1] - y[1]) < 1e-3 and abs(x[2] - y[2]) < 1e-3 for x, y in zip(a, b)
+    )
+
+
+@pytest.mark.parametrize("name", ["bach/bwv66.6", "palestrina/Agnus_01.krn", "ryansMammoth/AmateurHornpipe.abc"])
+def test_export_keeps_every_score_note(name, tmp_path):
+    from music21 import corpus
+
+    s = corpus.parse(name)
+    out = tmp_path / "x.mid"
+    midi_io.write_midi(midi_io.m21_to_score(s), out)
+    assert _same(_midi_notes(out), _m21_notes(s))
+
+
+ABC_WITH_SYMBOLS = """X:1
+T:Test tune
+M:4/4
+L:1/8
+Q:1/4=100
+K:G
+"G"G2 {a}B2 "D7"d2 {c}B2|"C"c2 e2 "G"d4|[GB]4 "Am"A4-|A2 G2 ~G4|
+"""
+
+
+def test_chord_symbols_and_grace_notes_leave_no_trace(tmp_path):
+    from music21 import converter
+
+    s = converter.parse(ABC_WITH_SYMBOLS, format="abc")
+    score = midi_io.m21_to_score(s)
+    notes = [(n.pitch, n.time, n.duration) for n in score.tracks[0].notes]
+    assert all(d > 0 for _, _, d in notes)
+    pitches = sorted(p for p, _, _ in notes)
+    # G B d B c e d, the dyad G+B, A tied over the bar (one note), G, G: no chord-symbol or grace notes
+    assert len(notes) == 12
+    assert pitches.count(69) == 1  # the tied A is one note, the grace a' is gone
+    tied_a = next(n for n in notes if n[0] == 69)
+    assert tied_a[2] == 480 * 3  # A4- tied to A2 at L:1/8: three quarters
+    assert score.tempos[0].qpm == pytest.approx(100)
+    out = tmp_path / "t.mid"
+    midi_io.write_midi(score, out)
+    assert _same(_midi_notes(out), _m21_notes(s))
+
+
+def test_repeats_are_not_expanded():
+    from music21 import corpus
+
+    s = corpus.parse("bach/bwv66.6")  # no repeats: control
+    abc = corpus.parse("ryansMammoth/AmateurHornpipe.abc")  # |: ... :| sections
+    for piece in (s, abc):
+        score = midi_io.m21_to_score(piece)
+        assert score.end() / score.ticks_per_quarter == pytest.approx(float(piece.highestTime), abs=1e-3)
+
+
+def test_load_score_reads_musicxml_kern_abc(tmp_path):
+    from musicgpt.corpora import music21_corpus_dir
+
+    base = music21_corpus_dir()
+    for rel in ("bach/bwv66.6.mxl", "bach/bwv277.krn", "josquin/milleRegrets.abc"):
+        score = midi_io.load_score(base / rel)
+        assert score.note_num() > 0
+        assert [t.program for t in score.tracks] == list(VOICE_PROGRAMS[: len(score.tracks)])
+
+
+def test_cli_reports_bad_midi_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(tmp_path / "corpora"))
+    rc = main(["corpus", "build", "--from", str(tmp_path / "missing"), "--name", "x"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("musicgpt: error:")
