@@ -361,6 +361,8 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
                 on_log: Callable[[dict], None] | None = None) -> Classifier:
     """Fine-tune style and key heads on `model` (an LM body, or random weights with cfg.scratch)."""
     torch.manual_seed(cfg.seed)
+    if cfg.window > model.cfg.context:  # a crop must fit the position table
+        cfg = dataclasses.replace(cfg, window=model.cfg.context)
     if cfg.scratch:
         model = GPT(model.cfg)
     model = with_heads(model, len(styles), cfg.seed)

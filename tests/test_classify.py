@@ -16,7 +16,7 @@ from musicgpt.classify import (
 from musicgpt.cli import main
 from musicgpt.config import MODES, ModelConfig, TokenizerConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.midi_io import assign_voice_programs, load_score, write_midi
+from musicgpt.midi_io import assign_voice_programs, load_score, m21_to_score, write_midi
 from musicgpt.model import GPT
 from musicgpt.tokenizer import MusicTokenizer
 
@@ -177,3 +177,27 @@ def test_cli_without_a_model_is_one_clear_line(tmp_path, capsys):
 def test_key_index_layout():
     assert KEY_LABELS[key_index(2, MODES.index("dorian"))] == "D dorian"
     assert len(KEY_LABELS) == 96
+
+
+def test_train_evaluate_and_classify_from_the_command_line(tmp_path, capsys, monkeypatch):
+    """corpus build --from -> train (LM) -> train-classifier -> evaluate-classifier -> classify."""
+    src = tmp_path / "src"
+    for w in ("bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1", "bach/bwv86.6",
+              "bach/bwv267", "bach/bwv40.8", "bach/bwv244.3"):
+        write_midi(m21_to_score(corpus.parse(w)), src / (w.split("/")[1] + ".mid"))
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(tmp_path / "corpora"))
+    assert main(["corpus", "build", "--from", str(src), "--name", "tiny", "--label", "style=chorale",
+                 "--jobs", "1", "--no-progress"]) == 0
+    tiny = ["--context", "96", "--layers", "1", "--heads", "2", "--d-model", "32", "--dropout", "0",
+            "--batch-size", "4", "--eval-every", "3", "--eval-batches", "1", "--no-progress"]
+    assert main(["train", "--corpus", "tiny", "--out", str(tmp_path / "lm"), "--steps", "3", *tiny]) == 0
+    out = tmp_path / "clf"
+    assert main(["train-classifier", "--init", str(tmp_path / "lm" / "best.pt"), "--corpus", "tiny",
+                 "--out", str(out), "--steps", "4", "--batch-size", "4", "--freeze"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate-classifier", "--corpus", "tiny", "--model", str(out / "classifier.pt"),
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["pieces"] >= 1 and 0.0 <= r["key"]["all"]["mode_accuracy"] <= 1.0
+    assert main(["classify", str(src / "bwv269.mid"), "--model", str(out / "classifier.pt")]) == 0
+    assert "chorale" in capsys.readouterr().out
