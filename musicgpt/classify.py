@@ -295,6 +295,10 @@ class Batches:
         self.table = None if table is None else (torch.from_numpy(table[0]), torch.from_numpy(table[1]))
         lo, hi = tok.cfg.pitch_range
         self.lo, self.hi = lo, hi - 1
+        # pieces drawn with weight count(style) ** -0.5: folk tunes outnumber cacce 1000 to 1, and
+        # macro-F1 needs the rare styles seen; full balancing would replay a 2-piece style to death
+        _, inv, counts = np.unique(data.style, return_inverse=True, return_counts=True)
+        self.weights = torch.from_numpy(counts[inv] ** -0.5)
 
     def _shift(self, ids: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by k in -6..5 (or k +- 12 when that stays in range); (ids, k)."""
@@ -312,8 +316,8 @@ class Batches:
         return torch.where(pitch >= 0, moved, ids), k
 
     def __call__(self, gen: torch.Generator) -> dict[str, torch.Tensor | list]:
-        n = len(self.data)
-        pick = torch.randint(n, (self.cfg.batch_size,), generator=gen).tolist()
+        pick = torch.multinomial(self.weights, self.cfg.batch_size, replacement=True,
+                                 generator=gen).tolist()
         chunks, style, key, ws, wk = [], [], [], [], []
         for i in pick:
             ids = torch.from_numpy(self.data.ids[i])

@@ -57,7 +57,7 @@ def quick(steps: int = 60, **kw) -> ClassifierTrainConfig:
 @pytest.fixture(scope="module")
 def trained(tok, scores):
     data = data_of(tok, [(scores["chorale"], 0, 6, "aeolian"), (scores["mass"], 1, 7, "mixolydian")])
-    return train_heads(tiny_lm(tok), tok, STYLES, data, quick(80)), data
+    return train_heads(tiny_lm(tok), tok, STYLES, data, quick(50)), data
 
 
 def test_windows_cut_at_bar_lines(tok, scores):
