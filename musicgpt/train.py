@@ -68,6 +68,19 @@ class Recorder:
             save_checkpoint(self.out_dir / name, model, meta, **kwargs)
 
 
+def train_step(model: GPT, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               grad_clip: float, autocast: contextlib.AbstractContextManager | None = None) -> torch.Tensor:
+    """One optimisation step on (B, T) inputs and targets; the detached loss."""
+    with autocast or contextlib.nullcontext():
+        _, loss = model(x, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def train(model: GPT, cfg: TrainConfig,
           get_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
           evaluate: Callable[[GPT], dict[str, float]], out_dir: Path, meta: dict[str, Any],
@@ -117,14 +130,8 @@ def train(model: GPT, cfg: TrainConfig,
             group["lr"] = lr
         x, y = get_batch(gen)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast:
-            _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        loss_sum += loss.detach().float()
+        loss = train_step(model, optimizer, x, y, cfg.grad_clip, autocast)
+        loss_sum += loss.float()
         loss_n += 1
         step += 1
         if device.type == "cuda":

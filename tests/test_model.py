@@ -9,6 +9,16 @@ from musicgpt.model import GPT, KVCache
 V, CTX = 37, 32
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine a thread that waits for a
+    descheduled sibling turns milliseconds into seconds."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(dropout: float = 0.0, **kw) -> GPT:
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=V, context=CTX, n_layer=2, n_head=2, d_model=32, dropout=dropout, **kw)
@@ -136,3 +146,15 @@ def test_optimizer_decays_matrices_but_not_biases_norms_or_positions():
     assert id(model.blocks[0].mlp.fc.bias) in no_decay
     n = sum(p.numel() for g in opt.param_groups for p in g["params"])
     assert n == model.num_params(non_embedding=False)  # every parameter once, tied head included
+
+
+@pytest.mark.parametrize("kw", [{"dropout": 0.5}, {"attn_dropout": 0.5}])
+def test_dropout_acts_in_training_only(kw):
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=V, context=CTX, n_layer=1, n_head=2, d_model=32,
+                            **{"dropout": 0.0, **kw}))
+    x = torch.randint(V, (2, 12), generator=torch.Generator().manual_seed(8))
+    model.train()
+    assert not torch.allclose(model(x)[0], model(x)[0])
+    model.eval()
+    torch.testing.assert_close(model(x)[0], model(x)[0], rtol=0, atol=0)
