@@ -73,21 +73,12 @@ def one_line(exc: BaseException) -> str:
     return text[:200]
 
 
-def clean_m21(stream_obj: Any) -> Any:
-    """A copy of the stream with ties merged and no chord symbols, grace or zero-length notes."""
+def _skip(el: Any) -> bool:
+    """Chord symbols, grace notes and zero-length notes: music21's writer turns these into notes
+    that hang until a later note-off, so they never reach a Score."""
     from music21 import harmony
 
-    s = stream_obj.stripTies(inPlace=False)
-    for el in list(s.recurse().notes):
-        if (
-            isinstance(el, harmony.ChordSymbol)
-            or el.duration.isGrace
-            or el.duration.quarterLength <= 0
-        ):
-            site = el.activeSite
-            if site is not None:
-                site.remove(el)
-    return s
+    return isinstance(el, harmony.ChordSymbol) or el.duration.isGrace or el.duration.quarterLength <= 0
 
 
 def _parts(s: Any) -> list[Any]:
@@ -95,12 +86,56 @@ def _parts(s: Any) -> list[Any]:
     return parts if parts else [s]
 
 
-def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
-    """Convert a music21 stream (Score, Part, ...) to a Score, one track per part, score as written."""
-    from music21 import chord, meter, note, tempo
+def _part_notes(part: Any) -> list[tuple[float, float, int]]:
+    """(onset, end, midi pitch) in quarters for one part, tied notes merged into one.
 
-    s = clean_m21(stream_obj)
-    parts = _parts(s)
+    Does the work of music21's stripTies(matchByPitch=True) without its deep copy (10 s on a long
+    Palestrina Gloria): a note tied forward stays open, and the next note of the same pitch that
+    starts where it ends extends it. A tie between different pitches (music21 reads some ABC
+    slurs that way) joins nothing.
+    """
+    from music21 import chord, note
+
+    out: list[list[float]] = []
+    open_: dict[int, int] = {}  # pitch -> index in out of a note whose tie goes on
+    for el in part.flatten().notes:
+        if _skip(el):
+            continue
+        if isinstance(el, note.Note):
+            heads = [(el.pitch, el.tie)]
+        elif isinstance(el, chord.Chord):
+            heads = [(n.pitch, n.tie if n.tie is not None else el.tie) for n in el.notes]
+        else:  # Unpitched, PercussionChord
+            continue
+        start = float(el.offset)
+        end = start + float(el.duration.quarterLength)
+        for pitch, tie in heads:
+            midi = int(pitch.midi)
+            kind = tie.type if tie is not None else None
+            i = open_.get(midi)
+            # the open note's tie decides: some files mark every link "start" and the last one not at all
+            if i is not None and abs(out[i][1] - start) < 1e-6:
+                out[i][1] = end
+            else:
+                out.append([start, end, midi])
+                i = len(out) - 1
+            if kind in ("start", "continue"):
+                open_[midi] = i
+            else:
+                open_.pop(midi, None)
+    return [(a, b, int(p)) for a, b, p in out]
+
+
+def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
+    """Convert a music21 stream (Score, Part, ...) to a Score, one track per part, score as written.
+
+    Chord symbols, grace notes and zero-length notes are dropped, ties merged, repeats left as
+    written (not expanded); chords become simultaneous notes; time signatures, key signatures
+    and the first tempo are kept. Track i gets program VOICE_PROGRAMS[i]. The input is not changed.
+    """
+    from music21 import meter, tempo
+
+    parts = _parts(stream_obj)
     score = symusic.Score(tpq)
 
     def tick(ql: Any) -> int:
@@ -108,24 +143,13 @@ def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
 
     tracks = []
     for part in parts:
-        flat = part.flatten()
-        track = symusic.Track(name=(part.partName or "").split("\r")[0][:40] if hasattr(part, "partName") else "")
-        for el in flat.notes:
-            if isinstance(el, note.Note):
-                pitches = [el.pitch]
-            elif isinstance(el, chord.Chord):
-                pitches = list(el.pitches)  # ChordSymbols were removed by clean_m21
-            else:  # Unpitched, PercussionChord
-                continue
-            start = tick(el.offset)
-            end = tick(el.offset + el.duration.quarterLength)
-            if end <= start:
-                continue
-            for p in pitches:
-                if 0 <= p.midi <= 127:
-                    track.notes.append(symusic.Note(start, end - start, int(p.midi), VELOCITY))
+        name = (getattr(part, "partName", None) or "").split("\r")[0][:40]
+        track = symusic.Track(name=name)
+        for start, end, pitch in sorted(_part_notes(part), key=lambda n: (n[0], n[2])):
+            t0, t1 = tick(start), tick(end)
+            if t1 > t0 and 0 <= pitch <= 127:
+                track.notes.append(symusic.Note(t0, t1 - t0, pitch, VELOCITY))
         if len(track.notes):
-            track.notes.sort(key=lambda n: (n.time, n.pitch))
             tracks.append(track)
     for track in _merge_extra(tracks):
         score.tracks.append(track)
@@ -147,8 +171,9 @@ def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
             score.key_signatures.append(symusic.KeySignature(tick(ks.offset), int(ks.sharps), tonality))
             last_ks = key
     qpm = DEFAULT_QPM
-    for mm in s.flatten().getElementsByClass(tempo.MetronomeMark):
-        bpm = mm.getQuarterBPM()
+    for part in parts:
+        marks = part.flatten().getElementsByClass(tempo.MetronomeMark)
+        bpm = marks[0].getQuarterBPM() if len(marks) else None
         if bpm:
             qpm = float(bpm)
             break

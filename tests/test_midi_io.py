@@ -91,7 +91,7 @@ def _m21_notes(s) -> list[tuple[int, float, float]]:
     from music21 import chord, harmony
 
     out = []
-    tied = s.stripTies(inPlace=False)
+    tied = s.stripTies(inPlace=False, matchByPitch=True)
     parts = list(tied.parts) or [tied]
     for part in parts:
         for el in part.flatten().notes:
@@ -179,3 +179,12 @@ def test_cli_reports_bad_midi_in_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("musicgpt: error:")
+
+
+def test_tie_between_different_pitches_keeps_both_notes():
+    from music21 import converter
+
+    # O'Neill's transcriptions write "G-<E": music21 reads a tie from G to E; no note may vanish
+    s = converter.parse("X:1\nT:t\nM:2/4\nL:1/8\nK:G\nG-<E F>D|G4|\n", format="abc")
+    score = midi_io.m21_to_score(s)
+    assert [n.pitch for n in score.tracks[0].notes] == [67, 64, 66, 62, 67]
