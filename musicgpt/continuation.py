@@ -101,8 +101,9 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
             f"the prompt is {len(prefix)} tokens but the model's context is {context}; "
             "use fewer bars of it (--bars N)")
     bar_id = tok.base.vocab.get("Bar_None")
-    if bars is not None and bar_id is None:
-        raise MusicGPTError("--length in bars needs a REMI model; give a length in tokens")
+    if bars is not None and (bar_id is None or tok.uses_bpe):
+        raise MusicGPTError("--length in bars needs a REMI model without BPE; give a length in "
+                            "tokens, e.g. --length 300tokens")
     grammar = tok.grammar()
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
     stop_fn = None

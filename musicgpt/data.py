@@ -141,10 +141,11 @@ class LMBatches:
             self.bounds = shift_bounds(ts, ref_min, ref_max, transpose)
             self.pitch_of_id, self.id_of_pitch = (torch.from_numpy(a) for a in table)
             self.shift = transpose
-        bar = tok.base.vocab.get("Bar_None")
-        # start windows at bar lines, so that a window reads like the start of a header
-        self.starts = [np.flatnonzero(ts.piece(i) == bar) if bar is not None else np.arange(1)
-                       for i in range(len(ts))]
+        bar = None if tok.uses_bpe else tok.base.vocab.get("Bar_None")
+        # start windows at bar lines, so that a window reads like the start of a header; BPE
+        # merges bar lines into other tokens, so there any position may start a window
+        self.starts = [np.flatnonzero(ts.piece(i) == bar) if bar is not None
+                       else np.arange(len(ts.piece(i))) for i in range(len(ts))]
 
     def _header(self, i: int, gen: torch.Generator) -> list[int]:
         keep = torch.rand(2, generator=gen) >= self.control_drop
