@@ -179,7 +179,7 @@ def _evaluate(model: GPT, evaluate: Callable[[GPT], dict[str, float]]) -> dict[s
         model.train()
     if "loss" not in metrics:
         raise ValueError(f"evaluate() must return a 'loss'; it returned {sorted(metrics)}")
-    return {k: float(v) for k, v in metrics.items()}
+    return {k: float(v) if isinstance(v, (int, float, torch.Tensor)) else v for k, v in metrics.items()}
 
 
 def _restore(path: Path, model: GPT, optimizer: torch.optim.Optimizer, gen: torch.Generator,
