@@ -53,6 +53,7 @@ def sample(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, temperatu
     Stops after a token in `stop_ids` (returned too) or when `stop_fn(new_tokens)` is true.
     A sequence that outgrows the context keeps its last `context // 2` tokens and goes on; with
     the cache those are re-run once, so each token costs one cached step on average.
+    Sampling happens on the CPU, so `generator` is a CPU generator whatever the model's device.
     """
     context = model.cfg.context
     ids = list(prompt_ids)
