@@ -128,6 +128,9 @@ def cmd_continue(args: argparse.Namespace) -> int:
                             "or pass --model PATH")
     if args.samples < 1:
         raise MusicGPTError("--samples must be at least 1")
+    # batch-1 sampling is a chain of tiny matmuls: one thread is several times faster than two
+    # (docs/benchmarks.md)
+    torch.set_num_threads(1)
     bars, max_tokens = parse_length(args.length)
     prompt = load_prompt(args.prompt, args.bars)
     model, tok, meta = load_model(args.model)
