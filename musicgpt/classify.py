@@ -65,6 +65,7 @@ class ClassifierTrainConfig:
     derived_mode_weight: float = 0.3  # key-loss weight of a derived (not human) mode label
     derived_style_weight: float = 1.0
     calib_fraction: float = 0.1  # train groups held out to fit the temperatures
+    probe_iters: int = 500  # full-batch head updates on the cached features of a frozen body
     seed: int = 0
 
 
@@ -360,6 +361,74 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmin(nll))])
 
 
+def _losses(model: GPT, h: torch.Tensor, b: dict) -> torch.Tensor:
+    return (_weighted_ce(model.style_head(h), b["style"], b["w_style"])
+            + _weighted_ce(model.mode_head(h), b["key"], b["w_key"]))
+
+
+def _lr_factor(step: int, cfg: ClassifierTrainConfig) -> float:
+    """Linear warmup, then cosine decay to a tenth."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * frac))
+
+
+def _fine_tune(model: GPT, batches: Batches, cfg: ClassifierTrainConfig, gen: torch.Generator,
+               on_log: Callable[[dict], None] | None) -> None:
+    """Body and heads trained together, one batch of crops per step."""
+    heads = [p for n, p in model.named_parameters() if n.startswith(("style_head", "mode_head"))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("style_head", "mode_head"))]
+    opt = torch.optim.AdamW([{"params": heads, "lr": cfg.head_lr, "base": cfg.head_lr},
+                             {"params": body, "lr": cfg.lr, "base": cfg.lr}],
+                            weight_decay=cfg.weight_decay)
+    model.train()
+    t0 = time.time()
+    for step in range(cfg.steps):
+        for g in opt.param_groups:
+            g["lr"] = g["base"] * _lr_factor(step, cfg)
+        b = batches(gen)
+        n = len(b["chunks"])
+        loss = _losses(model, pooled(model, b["chunks"], range(n), n, batches.tok.bos_id,
+                                     batches.tok.pad_id), b)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if on_log and (step % 20 == 0 or step == cfg.steps - 1):
+            on_log({"step": step, "loss": float(loss.detach()), "s": round(time.time() - t0, 1)})
+
+
+def _probe(model: GPT, batches: Batches, cfg: ClassifierTrainConfig, gen: torch.Generator,
+           on_log: Callable[[dict], None] | None) -> None:
+    """Linear probe. The frozen body (eval mode: no dropout) reads the same `steps` batches of
+    crops a fine-tuning run would; their pooled states are kept and the heads are then fitted on
+    them to convergence (full-batch AdamW), which costs nothing next to the body's passes.
+    One small step per batch, as in fine-tuning, would leave a 96-way head far from its optimum."""
+    model.eval()
+    t0 = time.time()
+    feats, parts = [], []
+    with torch.no_grad():
+        for step in range(cfg.steps):
+            b = batches(gen)
+            n = len(b["chunks"])
+            feats.append(pooled(model, b["chunks"], range(n), n, batches.tok.bos_id, batches.tok.pad_id))
+            parts.append(b)
+            if on_log and (step % 20 == 0 or step == cfg.steps - 1):
+                on_log({"step": step, "features": "pooled", "s": round(time.time() - t0, 1)})
+    h = torch.cat(feats)
+    b = {k: torch.cat([p[k] for p in parts]) for k in ("style", "key", "w_style", "w_key")}
+    heads = [p for n, p in model.named_parameters() if n.startswith(("style_head", "mode_head"))]
+    opt = torch.optim.AdamW(heads, lr=cfg.head_lr * 3, weight_decay=cfg.weight_decay)
+    for it in range(cfg.probe_iters):
+        loss = _losses(model, h, b)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if on_log and (it % 100 == 0 or it == cfg.probe_iters - 1):
+            on_log({"probe_iter": it, "loss": float(loss.detach()), "s": round(time.time() - t0, 1)})
+
+
 def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: Labelled,
                 cfg: ClassifierTrainConfig, meta: dict | None = None,
                 on_log: Callable[[dict], None] | None = None) -> Classifier:
@@ -373,37 +442,13 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
     fit, cal = hold_out(data, cfg.calib_fraction, cfg.seed)
     if not len(fit):
         raise MusicGPTError("no training pieces left after the calibration hold-out")
-    heads = [p for n, p in model.named_parameters() if n.startswith(("style_head", "mode_head"))]
-    body = [p for n, p in model.named_parameters() if not n.startswith(("style_head", "mode_head"))]
-    for p in body:
-        p.requires_grad_(not cfg.freeze)
-    groups = [{"params": heads, "lr": cfg.head_lr, "base": cfg.head_lr}]
-    if not cfg.freeze:
-        groups.append({"params": body, "lr": cfg.lr, "base": cfg.lr})
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     batches = Batches(fit, tok, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
-    for step in range(cfg.steps):
-        # warmup, then cosine to a tenth
-        f = (step + 1) / cfg.warmup if step < cfg.warmup else \
-            0.1 + 0.45 * (1 + math.cos(math.pi * (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)))
-        for g in opt.param_groups:
-            g["lr"] = g["base"] * f
-        b = batches(gen)
-        # the frozen body stays in eval mode (no dropout): the probe reads fixed features
-        model.train(not cfg.freeze)
-        with torch.set_grad_enabled(not cfg.freeze):
-            h = pooled(model, b["chunks"], range(len(b["chunks"])), len(b["chunks"]),
-                       tok.bos_id, tok.pad_id)
-        loss = (_weighted_ce(model.style_head(h), b["style"], b["w_style"])
-                + _weighted_ce(model.mode_head(h), b["key"], b["w_key"]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-        opt.step()
-        if on_log and (step % 20 == 0 or step == cfg.steps - 1):
-            on_log({"step": step, "loss": float(loss.detach()), "s": round(time.time() - t0, 1)})
+    if cfg.freeze:
+        _probe(model, batches, cfg, gen, on_log)
+    else:
+        _fine_tune(model, batches, cfg, gen, on_log)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

@@ -176,10 +176,22 @@ def main() -> int:
     ap.add_argument("--m21-limit", type=int, default=150, help="test pieces for music21 (slow)")
     ap.add_argument("--test-per-style", type=int, default=0,
                     help="score all human-labelled test pieces and at most this many others per style")
+    ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                    help="print the tables of earlier --out files together (baselines + heads)")
     ap.add_argument("--save", type=Path, help="write the unfrozen classifier here")
     ap.add_argument("--out", type=Path, help="all figures as JSON")
     args = ap.parse_args()
 
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        merged = {**parts[0], "baselines": {}, "heads": {}}
+        for p in parts:
+            merged["baselines"].update(p["baselines"])
+            merged["heads"].update(p["heads"])
+        merged["command"] = " ; ".join(p["command"] for p in parts)
+        print(markdown(merged))
+        return 0
     rows = split_rows(args.corpus)
     all_test = rows["test"]
     rows["test"] = sample_test(all_test, args.test_per_style)
@@ -191,7 +203,7 @@ def main() -> int:
                     "baselines": {}, "heads": {}}
     print(f"corpus {args.corpus}: {len(rows['train'])} train, {len(rows['test'])} test pieces "
           f"({result['human_mode_test']} with human mode labels)", file=sys.stderr)
-    for bars in BARS:
+    for bars in () if args.skip_baselines else BARS:
         t0 = time.time()
         result["baselines"][str(bars or "all")] = baselines(
             args.corpus, rows, styles, args.derived_weight, bars, args.m21_limit)
