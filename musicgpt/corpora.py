@@ -48,6 +48,7 @@ class Recipe:
     melody_len: int = 12  # intervals in the melody signature used for grouping
     melody_grid: str = "note"  # "note": every onset; "beat": the pitch on each quarter beat
     melody_offsets: tuple[int, ...] = (0,)  # where the signature windows start, in intervals
+    title_rule: str = "metadata"  # "filename": the file name names the piece (Trecento)
     source_root: str = "music21"  # "music21" or an absolute folder (user corpora)
     labels: tuple[tuple[str, str], ...] = ()  # fixed labels for user corpora (--label)
 
@@ -68,8 +69,8 @@ CORPORA: dict[str, Recipe] = {
         ),
         Recipe(
             "trecento", "Trecento madrigals, ballate, cacce, motets and mass movements",
-            ("trecento/*.xml", "trecento/*.mxl"), style_rule="trecento-genre",
-            mode_rule="final+keysig", group_rules=("content", "melody", "title"), melody_len=16,
+            ("trecento/*.xml", "trecento/*.mxl"), style_rule="trecento-genre", title_rule="filename",
+            mode_rule="final+keysig", group_rules=("content", "melody"), melody_len=16,
         ),
         Recipe(
             "monteverdi", "Monteverdi's madrigals (books 3-5)", ("monteverdi/*.mxl",),
@@ -266,8 +267,14 @@ def _list_sources(recipe: Recipe) -> list[tuple[str, Path, str]]:
 
 def _cache_key(recipe: Recipe, path: Path) -> dict[str, Any]:
     st = path.stat()
-    # fields used only after extraction (grouping windows, description) do not invalidate caches
-    fields = {k: v for k, v in recipe_to_dict(recipe).items() if k not in POST_FIELDS}
+    # Fields used only after extraction (grouping windows, description) do not invalidate caches,
+    # nor do fields left at their default, so adding a field keeps old caches valid. Changing a
+    # default, or what extraction does, needs EXTRACT_VERSION bumped.
+    defaults = recipe_to_dict(Recipe("", "", ()))
+    fields = {
+        k: v for k, v in recipe_to_dict(recipe).items()
+        if k not in POST_FIELDS and (k in ("name", "sources") or v != defaults[k])
+    }
     recipe_hash = _stable_hash(json.dumps(fields, sort_keys=True) + f":{EXTRACT_VERSION}")
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "recipe": recipe_hash[:16]}
 

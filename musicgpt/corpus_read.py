@@ -318,13 +318,17 @@ def _style(recipe: Any, rel: str, meta: dict[str, Any]) -> tuple[str | None, str
     if rule == "josquin-table":
         return {"4vPerIlludAveProlatum": "motet"}.get(Path(rel).stem, "chanson"), "human"
     if rule == "trecento-genre":
-        words = " ".join(TITLE_TAGS.findall(meta.get("text") or "")).lower()
-        names = f"{rel} {meta.get('title') or ''} {meta.get('movement') or ''}".lower()
-        for genre, pattern in TRECENTO_GENRES:
-            hay = names if genre in ("mass", "benedicamus") else f"{words} {names}"
-            if re.search(pattern, hay):
+        # the file name first: the Ciconia files' own titles are copy-paste errors ("Gloria" on motets)
+        for genre, pattern in TRECENTO_GENRES[3:]:
+            if re.search(pattern, rel.lower()):
                 return genre, "human"
-        return "motet", "derived:trecento-default"
+        words = " ".join(TITLE_TAGS.findall(meta.get("text") or "")).lower()
+        for genre, pattern in TRECENTO_GENRES[:3]:
+            if re.search(pattern, words):
+                return genre, "human"
+        if "PMFC_06" in rel:  # PMFC vol. 6: Italian secular music, madrigals and cacce
+            return "madrigal", "derived:trecento-volume"
+        return "motet", "derived:trecento-volume"  # Vitry (vol. 1), Ciconia (vol. 24), Fava
     return None, None
 
 
@@ -336,6 +340,14 @@ def _m21_meta(s: Any, path: Path) -> dict[str, Any]:
     if movement and movement.lower().endswith((".xml", ".mxl", ".krn", ".musicxml")):
         movement = None
     return {"title": title or movement or path.stem, "movement": movement, "composer": composer}
+
+
+def title_from_filename(stem: str) -> str:
+    """'PMFC_06_Giovanni-03-Chon_brachi_assai' -> 'Chon brachi assai'."""
+    t = re.sub(r"^PMFC[\d_ ]*[a-z]?[-_ ]*", "", stem)
+    t = re.sub(r"^(?:Jacopo|Giovanni|Piero)[-_ ]*\d+[a-z]?[-_ ]*", "", t)
+    t = re.sub(r"^\d+[a-z]?[-_ ]+", "", t)
+    return " ".join(re.sub(r"[-_]+", " ", t).split()) or stem
 
 
 def _voice_word(name: str | None) -> bool:
@@ -389,6 +401,8 @@ def _read_score(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[
     s = midi_io.parse_m21(path)
     score = midi_io.m21_to_score(s)
     meta = _m21_meta(s, path)
+    if recipe.title_rule == "filename":  # "PMFC_24_21-O proles hispanie.xml" -> "O proles hispanie"
+        meta["title"] = title_from_filename(path.stem)
     analysis = path.with_suffix(".rntxt")  # Monteverdi: the analysis file beside it names the piece
     if analysis.is_file():
         found = re.search(r"^Title:\s*(.+?)\s*$", analysis.read_text(encoding="utf-8", errors="replace"), re.M)
