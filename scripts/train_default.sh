@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 
 CORPUS=${CORPUS:-bach-chorales}      # what the language model learns from
 CLF_CORPUS=${CLF_CORPUS:-all}        # what the heads learn from
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-1200}
 CLF_STEPS=${CLF_STEPS:-400}
 RUN=${RUN:-runs/default}
-LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 0.1 --batch-size 8 --lr 1e-3 --warmup 100 --eval-every 250 --eval-batches 25 --seed 0}
+LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 0.1 --batch-size 8 --lr 1e-3 --warmup 100 --eval-every 200 --eval-batches 25 --seed 0}
 
 musicgpt corpus build "$CORPUS"
 [[ "$CLF_CORPUS" == "$CORPUS" ]] || musicgpt corpus build "$CLF_CORPUS"
