@@ -65,6 +65,7 @@ class ClassifierTrainConfig:
     derived_mode_weight: float = 0.3  # key-loss weight of a derived (not human) mode label
     derived_style_weight: float = 1.0
     calib_fraction: float = 0.1  # train groups held out to fit the temperatures
+    calib_max: int = 600  # at most this many of their pieces are scored (whole pieces are slow)
     probe_iters: int = 500  # full-batch head updates on the cached features of a frozen body
     seed: int = 0
 
@@ -454,6 +455,8 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
     model.eval()
     clf = Classifier(model, tok, tuple(styles), {"style": 1.0, "key": 1.0},
                      {**(meta or {}), "classifier_train_config": dataclasses.asdict(cfg)})
+    if len(cal) > cfg.calib_max:
+        cal = cal.subset(np.sort(np.random.default_rng(cfg.seed).permutation(len(cal))[: cfg.calib_max]))
     if len(cal):
         s, k = clf.logits_ids(cal.ids)
         keys = np.array([key_index(t, m) if t >= 0 and m >= 0 else -1
