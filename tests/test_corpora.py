@@ -224,3 +224,37 @@ def test_cli_user_errors_are_one_line(argv, msg, tmp_path, capsys, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and msg in err
+
+
+# ------------------------------------------------------------------ groups in the other committed manifests
+
+
+def _rows(name: str) -> dict[str, dict]:
+    if name not in BUILT:
+        pytest.skip(f"{name} is not built")
+    return {r["id"]: r for r in corpora.load_manifest(name)}
+
+
+def test_palestrina_mass_is_one_group():
+    rows = _rows("palestrina")
+    masses = defaultdict(set)
+    for r in rows.values():
+        masses[r["title"].split(":")[0]].add(r["group"])
+    assert all(len(g) == 1 for g in masses.values())
+    assert sum(r["mode_source"] == "human" for r in rows.values()) == 1257
+
+
+def test_folk_tune_in_two_books_is_one_group():
+    rows = _rows("folk")
+    # the same reel in O'Neill and Ryan, titled differently ("Salamanca Reel" / "SALAMANCA -- REEL")
+    assert rows["oneills1850/1276-1375/1348"]["group"] == rows["ryansMammoth/SalamancaReel/1"]["group"]
+    assert rows["oneills1850/0201-0300/232"]["group"] == rows["ryansMammoth/MillersMaid/1"]["group"]
+
+
+def test_trecento_genres():
+    rows = _rows("trecento")
+    styles = defaultdict(int)
+    for r in rows.values():
+        styles[r["style"]] += 1
+    assert dict(styles) == {"mass": 66, "madrigal": 16, "motet": 12, "benedicamus": 4, "ballata": 3, "caccia": 2}
+    assert rows["trecento/PMFC_24_21-O_proles_hispanie"]["style"] == "motet"
