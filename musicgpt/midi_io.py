@@ -126,7 +126,7 @@ def _part_notes(part: Any) -> list[tuple[float, float, int]]:
     return [(a, b, int(p)) for a, b, p in out]
 
 
-def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
+def m21_to_score(stream: Any, tpq: int = 480) -> symusic.Score:
     """Convert a music21 stream (Score, Part, ...) to a Score, one track per part, score as written.
 
     Chord symbols, grace notes and zero-length notes are dropped, ties merged, repeats left as
@@ -135,7 +135,7 @@ def m21_to_score(stream_obj: Any, tpq: int = 480) -> symusic.Score:
     """
     from music21 import meter, tempo
 
-    parts = _parts(stream_obj)
+    parts = _parts(stream)
     score = symusic.Score(tpq)
 
     def tick(ql: Any) -> int:
