@@ -19,7 +19,7 @@ LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 
 musicgpt corpus build "$CORPUS"
 [[ "$CLF_CORPUS" == "$CORPUS" ]] || musicgpt corpus build "$CLF_CORPUS"
 musicgpt train --corpus "$CORPUS" --out "$RUN/lm" --steps "$STEPS" $LM_FLAGS
-musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf" \
+OMP_NUM_THREADS=1 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf" \
     --freeze --steps "$CLF_STEPS" --half
 python scripts/model_card.py --run "$RUN" --lm-corpus "$CORPUS" --clf-corpus "$CLF_CORPUS" \
     --install musicgpt/weights/default.pt
