@@ -23,15 +23,6 @@ from musicgpt.tokenizer import MusicTokenizer
 STYLES = ("chorale", "mass", "tune")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; on a shared, busy CPU torch's default thread pool
-    spins and made this file 20x slower (120 s against 7 s)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok() -> MusicTokenizer:

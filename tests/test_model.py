@@ -9,15 +9,6 @@ from musicgpt.model import GPT, KVCache
 V, CTX = 37, 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine a thread that waits for a
-    descheduled sibling turns milliseconds into seconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def tiny(dropout: float = 0.0, **kw) -> GPT:
     torch.manual_seed(0)

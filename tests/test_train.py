@@ -14,15 +14,6 @@ from musicgpt.train import lr_at, train
 V, CTX, PERIOD = 12, 16, 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine a thread that waits for a
-    descheduled sibling turns milliseconds into seconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SEQ = torch.arange(400) % PERIOD  # a repeating sequence a model can learn exactly
 
