@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from musicgpt.errors import MusicGPTError
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except MusicGPTError as exc:
         print(f"musicgpt: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `musicgpt ... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # disk full, permission denied, ...: the system's words suffice
         print(f"musicgpt: error: {exc}", file=sys.stderr)
         return 2

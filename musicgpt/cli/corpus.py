@@ -48,16 +48,23 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from collections import Counter
+
     from musicgpt import corpora
 
-    print(f"{'name':16} {'pieces':>7}  description")
+    print(f"{'name':16} {'pieces':>7} {'built':>7}  {'styles':32} description")
     for name in corpora.names():
         try:
-            n = str(len(corpora.load_manifest(name)))
+            rows = corpora.load_manifest(name)
         except MusicGPTError:
-            n = "-"
-        print(f"{name:16} {n:>7}  {corpora.get_recipe(name).description}")
-    print(f"{'all':16} {'':>7}  the union of the named corpora")
+            rows = []
+        # the manifest is committed; the MIDI files are the cache a build makes
+        built = sum(corpora.midi_path(name, r).is_file() for r in rows)
+        styles = ", ".join(s for s, _ in Counter(r["style"] for r in rows).most_common(3)) or "-"
+        print(f"{name:16} {len(rows) or '-':>7} {built if rows else '-':>7}  {styles[:32]:32} "
+              f"{corpora.get_recipe(name).description}")
+    print(f"{'all':16} {'':>7} {'':>7}  {'':32} the union of the named corpora")
+    print("labels per corpus: `musicgpt corpus info NAME`; build: `musicgpt corpus build NAME`")
     return 0
 
 
