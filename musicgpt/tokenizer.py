@@ -187,11 +187,11 @@ class MusicTokenizer:
         self.cfg = TokenizerConfig(**{**to_dict(self.cfg), "bpe_vocab_size": vocab_size})
 
     # ---- grammar ------------------------------------------------------------------------------
-    def grammar(self) -> RemiGrammar | None:
-        """A mask of allowed next tokens, for REMI without BPE; None where none is offered."""
-        if self.cfg.kind != "REMI" or self.uses_bpe:
+    def grammar(self) -> Grammar | None:
+        """A mask of allowed next tokens (REMI or TSD); None with BPE, whose merged ids it cannot read."""
+        if self.uses_bpe:
             return None
-        return RemiGrammar(self)
+        return Grammar(self)
 
     # ---- persistence --------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -211,11 +211,12 @@ class MusicTokenizer:
         return cls(cfg, base, tuple(data.get("styles", ())), tuple(data.get("modes", ())))
 
 
-class RemiGrammar:
-    """Which token may come next in a REMI stream, so that every sample decodes to valid MIDI.
+class Grammar:
+    """Which token may come next in a REMI or TSD stream, so that every sample decodes to valid MIDI.
 
-    Follows MidiTok's token-type graph, and adds what the graph cannot say: positions rise within
-    a bar and stay inside it, and a voice does not play the same pitch twice at one position.
+    Follows MidiTok's token-type graph, and adds what the graph cannot say: in REMI, positions rise
+    within a bar and stay inside it; in both, a voice does not play the same pitch twice at one
+    onset (a REMI Position, or the time between two TSD TimeShifts).
     """
 
     def __init__(self, tok: MusicTokenizer):
@@ -234,6 +235,8 @@ class RemiGrammar:
             self.ids_of_type[typ] = mask
         graph = tok.base.tokens_types_graph
         self.next_types = {t: {n.split("_")[0] for n in nxt} - _NEVER_SAMPLED for t, nxt in graph.items()}
+        # a stream starts at a bar line in REMI; in TSD with a time signature or a first note
+        self.start_types = {"Bar"} if "Bar" in self.ids_of_type else {"TimeSig", "TimeShift", "Program"}
         self.positions_per_beat = max(r for _, _, r in tok.cfg.beat_res)
         self.position_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Position"}
         self.pitch_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Pitch"}
@@ -255,6 +258,8 @@ class RemiGrammar:
                 per_bar = int(val.split("/")[0]) * self.positions_per_beat
             elif typ == "Position":
                 pos, here = int(val), set()
+            elif typ == "TimeShift":
+                here = set()
             elif typ == "Program":
                 program = int(val)
             elif typ == "Pitch":
@@ -264,7 +269,7 @@ class RemiGrammar:
     def allowed(self, prefix: Sequence[int]) -> torch.Tensor:
         """(vocab_size,) bool: the tokens that may follow `prefix`."""
         last, pos, per_bar, here, program = self._state(prefix)
-        types = self.next_types.get(last, {"Bar"}) if last != "BOS" else {"Bar"}
+        types = self.next_types.get(last, self.start_types) if last != "BOS" else self.start_types
         mask = torch.zeros(len(self.type_of), dtype=torch.bool)
         for typ in types:
             if typ in self.ids_of_type:
@@ -277,6 +282,6 @@ class RemiGrammar:
             for prog, pitch in here:
                 if prog == program and pitch in self.pitch_ids:
                     mask[self.pitch_ids[pitch]] = False
-        if not mask.any():  # nothing fits (should not happen); let the bar close
-            mask |= self.ids_of_type["Bar"]
+        if not mask.any():  # nothing fits (should not happen); let the stream end
+            mask[self.tok.eos_id] = True
         return mask

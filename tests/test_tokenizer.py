@@ -71,8 +71,10 @@ def test_save_and_load_give_the_same_tokenizer(tok):
     assert again.vocab_size == tok.vocab_size and again.modes == tok.modes
 
 
-def test_grammar_mask_makes_random_tokens_decode_cleanly(tok):
+@pytest.mark.parametrize("kind", ["REMI", "TSD"])
+def test_grammar_mask_makes_random_tokens_decode_cleanly(kind):
     """Sampling uniformly among the allowed tokens never breaks MidiTok's grammar."""
+    tok = MusicTokenizer.create(TokenizerConfig(kind=kind), styles=("chorale",), modes=MODES)
     grammar = tok.grammar()
     gen = torch.Generator().manual_seed(0)
     ids = tok.header("chorale", "ionian")
