@@ -13,12 +13,11 @@ import torch
 from musicgpt.config import SampleConfig
 from musicgpt.errors import MusicGPTError
 from musicgpt.generate import sample
-from musicgpt.midi_io import assign_voice_programs, load_score
+from musicgpt.midi_io import SCORE_SUFFIXES, assign_voice_programs, load_score
 from musicgpt.notestring import looks_like_notes, parse_notes
 from musicgpt.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
-SCORE_SUFFIXES = {".mid", ".midi", ".xml", ".mxl", ".musicxml", ".krn", ".abc"}
 
 
 def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
@@ -78,7 +77,6 @@ def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]) ->
         if program not in tracks:
             tracks[program] = symusic.Track(name=f"voice {len(tracks) + 1}", program=program)
             full.tracks.append(tracks[program])
-            tracks[program] = full.tracks[-1]
         if program not in only_tracks:
             only.tracks.append(symusic.Track(name=f"program {program}", program=program))
             only_tracks[program] = only.tracks[-1]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 import torch
+import torch.nn.functional as F
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
@@ -226,9 +227,8 @@ def make_evaluator(ts: TokenSet, tok: MusicTokenizer, context: int, batch_size: 
             logits, _ = model(x)
             logits = logits.float()
             valid = y != IGNORE
-            lp = torch.log_softmax(logits, dim=-1)
             tgt = y.clamp(min=0)
-            token_nll = -lp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+            token_nll = F.cross_entropy(logits.transpose(1, 2), tgt, reduction="none")  # (B, T)
             nll += float(token_nll[valid].sum())
             correct += float((logits.argmax(-1) == y)[valid].sum())
             tokens += float(valid.sum())

@@ -5,7 +5,6 @@ Glue between corpora, tokenizer, data, model and the music-agnostic trainer.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -116,9 +115,3 @@ def evaluate_lm(model_path: Path, corpus: str, root: Path | None = None,
                                      / baselines[best]["bits_per_note"])
     return result
 
-
-def model_summary(meta: dict) -> dict:
-    """What a user wants to know about a checkpoint at a glance."""
-    cfg = from_dict(ModelConfig, meta["model_config"])
-    return {"corpus": meta.get("corpus"), **dataclasses.asdict(cfg),
-            "styles": meta.get("labels", {}).get("styles"), "metrics": meta.get("metrics")}

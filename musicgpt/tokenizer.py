@@ -28,7 +28,6 @@ _NEVER_SAMPLED = {"PAD", "MASK", "BOS", "PitchDrum"}
 
 
 def _miditok_config(cfg: TokenizerConfig) -> miditok.TokenizerConfig:
-    first, *rest = cfg.beat_res
     return miditok.TokenizerConfig(
         pitch_range=tuple(cfg.pitch_range),
         beat_res={(a, b): r for a, b, r in cfg.beat_res},
@@ -124,25 +123,25 @@ class MusicTokenizer:
     def _special_ids(self) -> set[int]:
         return set(self.base.special_tokens_ids)
 
-    def to_base_tokens(self, ids: Sequence[int]) -> list[str]:
-        """Token strings after undoing BPE: what MidiTok's grammar speaks."""
-        music = [i for i in ids if i < self.base_size]
-        seq = miditok.TokSequence(ids=list(music), are_ids_encoded=self.uses_bpe)
+    def _base_sequence(self, ids: Sequence[int]) -> miditok.TokSequence:
+        """A MidiTok sequence of base tokens (BPE undone) for the music ids among `ids`."""
+        seq = miditok.TokSequence(ids=[i for i in ids if i < self.base_size],
+                                  are_ids_encoded=self.uses_bpe)
         if self.uses_bpe:
             self.base.decode_token_ids(seq)
         self.base.complete_sequence(seq)
-        return list(seq.tokens)
+        return seq
+
+    def to_base_tokens(self, ids: Sequence[int]) -> list[str]:
+        """Token strings after undoing BPE: what MidiTok's grammar speaks."""
+        return list(self._base_sequence(ids).tokens)
 
     def error_rate(self, ids: Sequence[int]) -> float:
         """MidiTok's share of tokens that break the grammar (0 for a valid sequence)."""
-        music = [i for i in ids if i < self.base_size and i not in self._special_ids]
-        if not music:
+        music = [i for i in ids if i not in self._special_ids]
+        if not any(i < self.base_size for i in music):
             return 0.0
-        seq = miditok.TokSequence(ids=music, are_ids_encoded=self.uses_bpe)
-        if self.uses_bpe:
-            self.base.decode_token_ids(seq)
-        self.base.complete_sequence(seq)
-        return float(self.base.tokens_errors(seq))
+        return float(self.base.tokens_errors(self._base_sequence(music)))
 
     # ---- per-id facts used by data, evaluation and augmentation -------------------------------
     def notes_per_id(self) -> np.ndarray:

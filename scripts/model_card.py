@@ -49,7 +49,6 @@ def main() -> None:
     lm_cfg = json.loads((args.run / "lm" / "config.json").read_text())
     log = _jsonl(args.run / "lm" / "metrics.jsonl")
     train_events = [e for e in log if e.get("event") == "train"]
-    end = [e for e in log if e.get("event") in ("end", "done", "finish")]
     clf_metrics = {}
     if (args.run / "clf" / "metrics.json").exists():
         clf_metrics = json.loads((args.run / "clf" / "metrics.json").read_text())
@@ -77,8 +76,6 @@ def main() -> None:
     if train_events:
         tps = [e["tokens_per_s"] for e in train_events if "tokens_per_s" in e]
         lines.append(f"- Measured training speed: median {sorted(tps)[len(tps) // 2]:.0f} tokens/s.")
-    if end:
-        lines.append(f"- Training summary: {json.dumps(end[-1])}")
     lines += [
         "",
         f"## Language-model quality on the `{args.lm_corpus}` test split ({ev['test_pieces']} pieces)",
