@@ -45,10 +45,12 @@ def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None, step: int = 0, half: bool = False,
-                    train_state: dict[str, Any] | None = None) -> None:
+                    train_state: dict[str, Any] | None = None,
+                    heads: dict[str, torch.Tensor] | None = None) -> None:
     """Write `model` (fp16 with `half`, for shipping), `meta` and optional training state at once.
 
     `meta["model_config"]` is set from the model itself, so the loader can always rebuild it.
+    `heads` holds the state of modules that live outside the GPT (the classifier's key head).
     """
     model = _unwrap(model)
     meta = {**meta, "model_config": to_dict(model.cfg)}
@@ -60,6 +62,9 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
         "train_state": train_state,
+        "heads": None if heads is None else {
+            k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+            for k, v in heads.items()},
     }
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
@@ -101,5 +106,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
                             f"{str(e).splitlines()[0]}") from e
     model.to(device).eval()
     extra = {"optimizer": ckpt.get("optimizer"), "step": int(ckpt.get("step", 0)),
-             "train_state": ckpt.get("train_state")}
+             "train_state": ckpt.get("train_state"), "heads": ckpt.get("heads")}
     return model, ckpt["meta"], extra

@@ -26,9 +26,9 @@ from musicgpt.baselines import (
     KeyLR, SoftmaxLR, accuracy, confusion, expected_calibration_error, final_scale_rule,
     macro_f1, music21_key, pitch_profiles, style_features, style_stats,
 )
-from musicgpt.classify import (
-    ClassifierTrainConfig, Labelled, evaluate, key_index, key_metrics, labelled,
-    save_classifier, train_classifier,
+from musicgpt.classify import evaluate, key_metrics, load_classifier, save_classifier  # noqa: E402
+from musicgpt.finetune import (  # noqa: E402
+    ClassifierTrainConfig, Labelled, corpus_data, labelled, train_classifier,
 )
 from musicgpt.config import MODES
 from musicgpt.lm import split_rows
@@ -179,6 +179,10 @@ def main() -> int:
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                     help="print the tables of earlier --out files together (baselines + heads)")
+    ap.add_argument("--classifier", action="append", default=[], metavar="NAME=PATH",
+                    help="also score an already trained classifier (e.g. shipped=musicgpt/weights/default.pt)")
+    ap.add_argument("--passes", type=int, default=ClassifierTrainConfig.probe_passes,
+                    help="frozen variants: passes over the probe's pieces")
     ap.add_argument("--save", type=Path, help="write the unfrozen classifier here")
     ap.add_argument("--out", type=Path, help="all figures as JSON")
     args = ap.parse_args()
@@ -208,25 +212,33 @@ def main() -> int:
         result["baselines"][str(bars or "all")] = baselines(
             args.corpus, rows, styles, args.derived_weight, bars, args.m21_limit)
         print(f"baselines, bars {bars or 'all'}: {time.time() - t0:.0f} s", file=sys.stderr)
-    if args.lm:
-        for variant in args.variants.split(","):
+    jobs = [(v, None) for v in (args.variants.split(",") if args.lm else [])]
+    jobs += [tuple(c.split("=", 1)) for c in args.classifier]
+    for variant, path in jobs:
+        t0 = time.time()
+        if path is None:
+            # "frozen-random": the frozen recipe on a randomly initialised body
             cfg = ClassifierTrainConfig(steps=args.steps, window=args.window,
-                                        freeze=variant == "frozen", scratch=variant == "scratch",
-                                        derived_mode_weight=args.derived_weight)
-            t0 = time.time()
+                                        freeze=variant.startswith("frozen"),
+                                        scratch=variant in ("scratch", "frozen-random"),
+                                        derived_mode_weight=args.derived_weight, probe_passes=args.passes)
             clf, test = train_classifier(args.lm, args.corpus, cfg)
-            wanted = {r["id"] for r in rows["test"]}
-            test = test.subset([i for i, p in enumerate(test.piece_ids) if p in wanted])
             train_s = time.time() - t0
-            r = {"train_seconds": train_s, "temperature": clf.temperature, "bars": {}}
-            for bars in BARS if variant == "unfrozen" else (None,):
-                r["bars"][str(bars or "all")] = evaluate(clf, test, bars)
-            r["tritone_mode_agreement"] = transposition_agreement(clf, test)
-            r["end_to_end_seconds_per_file"] = end_to_end_seconds(clf, args.corpus, rows["test"])
-            result["heads"][variant] = r
-            print(f"{variant}: trained {train_s:.0f} s", file=sys.stderr)
-            if variant == "unfrozen" and args.save:
-                save_classifier(args.save, clf)
+        else:
+            clf = load_classifier(Path(path))
+            _, test, _ = corpus_data(clf.tok, args.corpus, clf.styles)
+            train_s = float(clf.meta.get("classifier", {}).get("train_seconds", float("nan")))
+        wanted = {r["id"] for r in rows["test"]}
+        test = test.subset([i for i, p in enumerate(test.piece_ids) if p in wanted])
+        r = {"train_seconds": train_s, "temperature": clf.temperature, "bars": {}}
+        for bars in BARS:
+            r["bars"][str(bars or "all")] = evaluate(clf, test, bars)
+        r["tritone_mode_agreement"] = transposition_agreement(clf, test)
+        r["end_to_end_seconds_per_file"] = end_to_end_seconds(clf, args.corpus, rows["test"])
+        result["heads"][variant] = r
+        print(f"{variant}: trained {train_s:.0f} s", file=sys.stderr)
+        if variant == "unfrozen" and args.save:
+            save_classifier(args.save, clf)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     print(markdown(result))

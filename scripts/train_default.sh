@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 CORPUS=${CORPUS:-bach-chorales}      # what the language model learns from
 CLF_CORPUS=${CLF_CORPUS:-all}        # what the heads learn from
 STEPS=${STEPS:-1200}
-CLF_STEPS=${CLF_STEPS:-400}
+CLF_PASSES=${CLF_PASSES:-2}
 RUN=${RUN:-runs/default}
 LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 0.1 --batch-size 8 --lr 1e-3 --warmup 100 --eval-every 200 --eval-batches 25 --seed 0}
 
@@ -20,6 +20,6 @@ musicgpt corpus build "$CORPUS"
 [[ "$CLF_CORPUS" == "$CORPUS" ]] || musicgpt corpus build "$CLF_CORPUS"
 musicgpt train --corpus "$CORPUS" --out "$RUN/lm" --steps "$STEPS" $LM_FLAGS
 OMP_NUM_THREADS=1 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf" \
-    --freeze --steps "$CLF_STEPS" --half
+    --freeze --passes "$CLF_PASSES" --half
 python scripts/model_card.py --run "$RUN" --lm-corpus "$CORPUS" --clf-corpus "$CLF_CORPUS" \
     --install musicgpt/weights/default.pt

@@ -10,9 +10,9 @@ from music21 import corpus
 
 from musicgpt.checkpoint import save_checkpoint
 from musicgpt.classify import (
-    KEY_LABELS, Batches, ClassifierTrainConfig, Labelled, evaluate, first_bars_ids, key_index,
-    load_classifier, save_classifier, train_heads, windows,
+    KEY_LABELS, evaluate, first_bars_ids, key_index, load_classifier, save_classifier, windows,
 )
+from musicgpt.finetune import Batches, ClassifierTrainConfig, Labelled, train_heads
 from musicgpt.cli import main
 from musicgpt.config import MODES, ModelConfig, TokenizerConfig
 from musicgpt.errors import MusicGPTError
@@ -202,3 +202,20 @@ def test_train_evaluate_and_classify_from_the_command_line(tmp_path, capsys, mon
     assert r["pieces"] >= 1 and 0.0 <= r["key"]["all"]["mode_accuracy"] <= 1.0
     assert main(["classify", str(src / "bwv269.mid"), "--model", str(out / "classifier.pt")]) == 0
     assert "chorale" in capsys.readouterr().out
+
+
+def test_the_shipped_checkpoint_classifies_a_chorale_and_its_tritone_transposition(scores):
+    """The heads load from musicgpt/weights/default.pt; the answer survives a tritone shift."""
+    from musicgpt.cli.classify import DEFAULT_MODEL
+
+    clf = load_classifier(DEFAULT_MODEL)
+    assert clf.styles and "chorale" in clf.styles and clf.key_head.n_modes == len(MODES)
+    r0 = clf.classify_score(scores["chorale"])
+    r6 = clf.classify_score(scores["chorale"].shift_pitch(6))
+    assert r0["style"][0][0] == "chorale"
+    assert r0["mode"][0][0] == r6["mode"][0][0]
+    # the tonic moves with the notes: bwv66.6's answer, six semitones up
+    t0, t6 = r0["tonic"][0][0], r6["tonic"][0][0]
+    from musicgpt.baselines import tonic_index
+
+    assert (tonic_index(t6) - tonic_index(t0)) % 12 == 6

@@ -39,10 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-classifier", help="fine-tune style and key heads from a language-model checkpoint",
         description="Train the style head and the (tonic, mode) head on the pooled hidden states "
         "of a pre-trained LM, on a corpus's train split; fit calibration temperatures on held-out "
-        "train groups; evaluate on the test split. Writes OUT/classifier.pt (self-contained: "
+        "train groups; evaluate on the test split. With --freeze the body reads whole pieces "
+        "(--passes, --per-style) and the heads are fitted on its cached features (--probe-iters); "
+        "with --unfreeze or --scratch, --steps batches of crops train body and heads together. "
+        "Writes OUT/classifier.pt (self-contained: "
         "weights, heads, tokenizer, labels, temperatures) and OUT/metrics.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from musicgpt.classify import ClassifierTrainConfig
+    from musicgpt.finetune import ClassifierTrainConfig
 
     d = ClassifierTrainConfig()
     p.add_argument("--init", type=Path, required=True, help="language-model checkpoint")
@@ -54,7 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(freeze=d.freeze)
     p.add_argument("--scratch", action="store_true",
                    help="same network and steps from random weights (measures the pre-training gain)")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", type=int, default=d.steps, help="fine-tuning steps (not with --freeze)")
+    p.add_argument("--passes", type=int, default=d.probe_passes,
+                   help="--freeze: passes over the pieces, each under a new random transposition")
+    p.add_argument("--per-style", type=int, default=d.probe_per_style,
+                   help="--freeze: pieces per style, besides every piece with a human mode label")
+    p.add_argument("--probe-iters", type=int, default=d.probe_iters,
+                   help="--freeze: head updates on the cached features")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="body learning rate")
     p.add_argument("--head-lr", type=float, default=d.head_lr)
@@ -104,7 +113,8 @@ def _text(name: str, r: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from musicgpt.classify import corpus_data, evaluate, load_classifier
+    from musicgpt.classify import evaluate, load_classifier
+    from musicgpt.finetune import corpus_data
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
@@ -135,13 +145,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     import logging
 
     from musicgpt.atomic import write_text_atomic
-    from musicgpt.classify import ClassifierTrainConfig, evaluate, save_classifier, train_classifier
+    from musicgpt.classify import evaluate, save_classifier
+    from musicgpt.finetune import ClassifierTrainConfig, train_classifier
 
     cfg = ClassifierTrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
         freeze=args.freeze, scratch=args.scratch, window=args.window,
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
-        seed=args.seed)
+        seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
+        probe_iters=args.probe_iters)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
