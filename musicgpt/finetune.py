@@ -335,8 +335,8 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
                      {**(meta or {}), "classifier_train_config": dataclasses.asdict(cfg)})
     t0 = time.time()
     if cfg.freeze:
-        for p in model.parameters():
-            p.requires_grad_(False)
+        for name, p in model.named_parameters():  # the body only: the style head still learns
+            p.requires_grad_(name.startswith("style_head"))
         _probe(clf, batches, cfg, gen, on_log)
     else:
         _fine_tune(clf, batches, cfg, gen, on_log)

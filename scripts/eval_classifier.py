@@ -171,7 +171,8 @@ def main() -> int:
     ap.add_argument("--lm", type=Path, help="pre-trained LM checkpoint; without it, baselines only")
     ap.add_argument("--steps", type=int, default=ClassifierTrainConfig.steps)
     ap.add_argument("--window", type=int, default=ClassifierTrainConfig.window)
-    ap.add_argument("--variants", default="unfrozen,frozen,scratch")
+    ap.add_argument("--variants", default="unfrozen,frozen,scratch",
+                    help="comma-separated: unfrozen, frozen, scratch, frozen-random, frozen-masses")
     ap.add_argument("--derived-weight", type=float, default=ClassifierTrainConfig.derived_mode_weight)
     ap.add_argument("--m21-limit", type=int, default=150, help="test pieces for music21 (slow)")
     ap.add_argument("--test-per-style", type=int, default=0,
@@ -212,16 +213,18 @@ def main() -> int:
         result["baselines"][str(bars or "all")] = baselines(
             args.corpus, rows, styles, args.derived_weight, bars, args.m21_limit)
         print(f"baselines, bars {bars or 'all'}: {time.time() - t0:.0f} s", file=sys.stderr)
-    jobs = [(v, None) for v in (args.variants.split(",") if args.lm else [])]
-    jobs += [tuple(c.split("=", 1)) for c in args.classifier]
+    jobs = [tuple(c.split("=", 1)) for c in args.classifier]
+    jobs += [(v, None) for v in (args.variants.split(",") if args.lm else [])]
     for variant, path in jobs:
         t0 = time.time()
         if path is None:
-            # "frozen-random": the frozen recipe on a randomly initialised body
+            # "frozen-random": the frozen recipe on a randomly initialised body;
+            # "frozen-masses": the key head without hidden states (pitch-class masses only)
             cfg = ClassifierTrainConfig(steps=args.steps, window=args.window,
                                         freeze=variant.startswith("frozen"),
                                         scratch=variant in ("scratch", "frozen-random"),
-                                        derived_mode_weight=args.derived_weight, probe_passes=args.passes)
+                                        derived_mode_weight=args.derived_weight, probe_passes=args.passes,
+                                        key_proj=0 if variant == "frozen-masses" else ClassifierTrainConfig.key_proj)
             clf, test = train_classifier(args.lm, args.corpus, cfg)
             train_s = time.time() - t0
         else:

@@ -141,6 +141,12 @@ def test_tiny_training_run_learns_a_separable_set(tok):
     after = evaluate(train_heads(tiny_lm(tok), tok, STYLES, data, quick(60)), data)
     assert after["style"]["accuracy"] == 1.0 > before["style"]["accuracy"]
     assert after["style"]["macro_f1"] == 1.0
+    # the frozen-body probe trains both heads too (the body's weights stay as they were)
+    body = tiny_lm(tok)
+    probe = train_heads(body, tok, STYLES, data, quick(0, freeze=True, probe_iters=150, probe_batch=16))
+    assert evaluate(probe, data)["style"]["accuracy"] == 1.0
+    kept = {k: v for k, v in probe.model.state_dict().items() if not k.startswith("style_head")}
+    assert all(torch.equal(v, body.state_dict()[k]) for k, v in kept.items())
 
 
 def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, capsys):
