@@ -92,10 +92,17 @@ def main() -> None:
               f"{t['tokens_per_note']:.2f}. Command: `musicgpt evaluate --model "
               f"{args.install} --corpus {args.lm_corpus}`."]
     if clf_metrics:
+        c = clf_metrics.get("config", {})
         lines += ["", f"## Classification heads (trained on `{args.clf_corpus}`, body frozen)", "",
-                  "Full report: `docs/classification.md`. Test-split figures from "
-                  f"`{args.run}/clf/metrics.json`:", "", "```",
-                  json.dumps(clf_metrics.get("test", clf_metrics), indent=1)[:3000], "```"]
+                  f"- Style head on the mean hidden state; key head on states pooled by note role and "
+                  f"pitch class (projection {c.get('key_proj')}, MLP {c.get('key_hidden')}, "
+                  f"{c.get('probe_passes')} transposed passes, up to {c.get('probe_per_style')} "
+                  f"pieces per style plus every human mode label).",
+                  f"- Calibration temperatures: {json.dumps(clf_metrics.get('temperature'))}.",
+                  "- Test figures, baselines and confusion matrices: `docs/classification.md`."]
+        if "test" in clf_metrics:
+            lines += ["", f"Test-split figures from `{args.run}/clf/metrics.json`:", "", "```",
+                      json.dumps(clf_metrics["test"], indent=1)[:3000], "```"]
     lines += ["", "## Limits", "- Trained on a few hundred Baroque chorales: expect chorale-like "
               "continuations whatever the prompt's style.",
               "- Continuations are sampled; set `--seed` to repeat one.", ""]
