@@ -83,7 +83,7 @@ def piece_states(model: GPT, pieces: Sequence[np.ndarray], bar_id: int, bos_id: 
         for c in windows(np.asarray(ids), bar_id, size):
             chunks.append(c)
             owner.append(p)
-    out: list[list[torch.Tensor | None]] = [[None] * 0 for _ in pieces]
+    out: list[list[torch.Tensor]] = [[] for _ in pieces]
     states: list[torch.Tensor | None] = [None] * len(chunks)
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))  # less padding
     for s in range(0, len(order), batch_windows):

@@ -5,7 +5,6 @@ probe and full fine-tuning, calibration. `classify.py` holds what a trained clas
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +25,6 @@ from musicgpt.errors import MusicGPTError
 from musicgpt.keyhead import KeyHead
 from musicgpt.model import GPT
 from musicgpt.tokenizer import MusicTokenizer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -378,9 +375,9 @@ def train_classifier(init: Path, corpus: str, cfg: ClassifierTrainConfig, root: 
     if "tokenizer" not in meta:
         raise MusicGPTError(f"{init} holds no tokenizer; is it a musicgpt language model?")
     tok = MusicTokenizer.from_dict(meta["tokenizer"])
-    if tok.pitch_shift_table() is None and cfg.transpose:
-        log.warning("the tokenizer uses BPE: no token-level transposition")
-        cfg = dataclasses.replace(cfg, transpose=False)
+    if tok.uses_bpe:  # merged tokens hide the notes the key head reads back
+        raise MusicGPTError(f"{init} uses a BPE tokenizer; the key head needs plain REMI or TSD "
+                            "tokens: train the LM without --bpe")
     train, test, styles = corpus_data(tok, corpus, None, root)
     keep = {k: meta[k] for k in ("corpus", "train_config", "metrics", "labels") if k in meta}
     clf = train_heads(lm, tok, styles, train, cfg,
