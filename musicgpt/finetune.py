@@ -207,12 +207,11 @@ def _losses(clf: Classifier, mean: torch.Tensor, mass: torch.Tensor, state: torc
             + _weighted_ce(clf.key_head(mass, state), b["key"], b["w_key"]))
 
 
-def _lr_factor(step: int, cfg: ClassifierTrainConfig, steps: int | None = None) -> float:
+def _lr_factor(step: int, cfg: ClassifierTrainConfig) -> float:
     """Linear warmup, then cosine decay to a tenth."""
-    steps = cfg.steps if steps is None else steps
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
-    frac = (step - cfg.warmup) / max(steps - cfg.warmup, 1)
+    frac = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
     return 0.1 + 0.45 * (1 + math.cos(math.pi * frac))
 
 

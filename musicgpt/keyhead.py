@@ -107,7 +107,7 @@ def read_notes(ids: np.ndarray, t: TokenTables) -> dict[str, np.ndarray]:
             onset.append(on)
             bar.append(bar_start if bar_start >= 0 else (now // bar_len) * bar_len)
             dur.append(t.res)  # until its Duration token says otherwise
-        elif t.duration[tok] and idx and len(dur) == len(idx):
+        elif t.duration[tok] and dur:  # the Duration token follows its note's Pitch
             dur[-1] = int(t.duration[tok])
     a = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
     return {"index": a(idx), "pitch": a(pitch), "voice": a(voice), "onset": a(onset),
@@ -189,6 +189,7 @@ class KeyHead(nn.Module):
         g = g.reshape(K, B, 12, -1).transpose(0, 1)  # (B, K, 12, r)
         if self.training and self.state_drop > 0:
             g = g * (torch.rand(B, 1, 1, 1, device=g.device) >= self.state_drop).to(g.dtype)
+        # masses are shares summing to 1 over 12 classes; x4 brings them near the states' scale
         x = torch.cat([mass[..., None] * 4.0, g], dim=-1)  # (B, K, 12, 1 + r)
         x = x[:, :, self.rot]  # (B, K, 12 tonics, 12 pcs above the tonic, 1 + r)
         x = x.permute(0, 2, 1, 3, 4).reshape(B, 12, -1)
