@@ -173,6 +173,25 @@ class Classifier:
         ps, pk = self.probabilities([self.encode(score, bars)])
         return describe(ps[0], pk[0], self.styles, top)
 
+    def classify_work(self, scores: Sequence[symusic.Score], bars: int | None = None, top: int = 3
+                      ) -> dict:
+        """One answer for several files that make one work (the sections of a mass): combine."""
+        ps, pk = self.probabilities([self.encode(s, bars) for s in scores])
+        return describe(combine(ps), combine(pk), self.styles, top)
+
+
+def combine(p: np.ndarray) -> np.ndarray:
+    """One distribution from N pieces' distributions (N, ...) of one work: the normalised
+    geometric mean.
+
+    Each section is evidence about the work; the geometric mean is the product of that evidence
+    tempered by 1/N (sections of one work are far from independent), so a section that is sure
+    counts for more than one that hesitates, and N copies of one section give that section's
+    answer back."""
+    lp = np.log(np.clip(p, 1e-12, None)).mean(0)
+    q = np.exp(lp - lp.max())
+    return q / q.sum()
+
 
 def describe(ps: np.ndarray, pk: np.ndarray, styles: Sequence[str], top: int = 3) -> dict:
     """{"style": [[label, p], ...], "mode": ..., "tonic": ..., "key": ...}, best first."""
@@ -265,4 +284,19 @@ def key_metrics(pk: np.ndarray, data: Labelled, pk_raw: np.ndarray | None = None
             r["key_ece_uncalibrated"] = expected_calibration_error(
                 pk_raw.reshape(len(pk), -1)[sel][tv], keys[tv])
         out[name] = r
+    if data.work is not None:  # a multi-file work (a mass) answered once, from all its files
+        human = np.flatnonzero((data.mode >= 0) & data.human_mode & (data.tonic >= 0))
+        works: dict[str, list[int]] = {}
+        for i in human:
+            works.setdefault(data.work[i], []).append(int(i))
+        if works:
+            got = np.stack([combine(pk[idx]) for idx in works.values()])
+            first = [idx[0] for idx in works.values()]  # a work's sections share its label
+            pred_mode = got.sum(1).argmax(1)
+            out["human_work"] = {
+                "works": len(works), "pieces": len(human),
+                "mode_accuracy": accuracy(data.mode[first], pred_mode),
+                "key_accuracy": accuracy(np.array([key_index(data.tonic[i], data.mode[i]) for i in first]),
+                                         got.reshape(len(got), -1).argmax(1)),
+                "mode_confusion": confusion(data.mode[first], pred_mode, len(MODES)).tolist()}
     return out

@@ -95,6 +95,17 @@ JOSQUIN_STYLE = {"4vPerIlludAveProlatum": "motet"}  # the rest are chansons
 FIDDLE_BOOKS = ("oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 
 
+def work_of(row: dict[str, Any]) -> str:
+    """The work a file belongs to. A recipe grouped by "mass" splits each mass into one file per
+    section, and its group is the mass (its mode is labelled per mass), so the group names the
+    work; any other file is a work of its own (a tune family's harmonisations are separate works,
+    possibly in different keys)."""
+    recipe = CORPORA.get(str(row.get("corpus", "")))
+    if recipe is not None and "mass" in recipe.group_rules and row.get("group"):
+        return str(row["group"])
+    return str(row["id"])
+
+
 def corpora_root() -> Path:
     env = os.environ.get("MUSICGPT_CORPORA")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "corpora"

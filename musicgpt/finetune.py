@@ -21,6 +21,7 @@ from musicgpt.classify import (
     Classifier, first_bars_ids, key_index, piece_features, piece_states,
 )
 from musicgpt.config import MODES
+from musicgpt.corpora import work_of
 from musicgpt.errors import MusicGPTError
 from musicgpt.keyhead import KeyHead
 from musicgpt.model import GPT
@@ -80,12 +81,14 @@ class Labelled:
     human_style: np.ndarray
     group: list[str]
     piece_ids: list[str]
+    work: list[str] | None = None  # the work each piece belongs to (corpora.work_of); None: itself
 
     def subset(self, idx: Sequence[int]) -> Labelled:
         idx = list(idx)
         return Labelled([self.ids[i] for i in idx], self.style[idx], self.tonic[idx], self.mode[idx],
                         self.human_mode[idx], self.human_style[idx],
-                        [self.group[i] for i in idx], [self.piece_ids[i] for i in idx])
+                        [self.group[i] for i in idx], [self.piece_ids[i] for i in idx],
+                        None if self.work is None else [self.work[i] for i in idx])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -111,6 +114,7 @@ def labelled(ts, rows: Sequence[dict], styles: Sequence[str]) -> Labelled:
         human_style=np.array([r.get("style_source") == "human" for r in kept]),
         group=[str(r.get("group") or r["id"]) for r in kept],
         piece_ids=[r["id"] for r in kept],
+        work=[work_of(r) for r in kept],
     )
 
 

@@ -10,7 +10,8 @@ from music21 import corpus
 
 from musicgpt.checkpoint import save_checkpoint
 from musicgpt.classify import (
-    KEY_LABELS, evaluate, first_bars_ids, key_index, load_classifier, save_classifier, windows,
+    KEY_LABELS, combine, evaluate, first_bars_ids, key_index, key_metrics, load_classifier,
+    save_classifier, windows,
 )
 from musicgpt.finetune import Batches, ClassifierTrainConfig, Labelled, train_heads
 from musicgpt.cli import main
@@ -173,6 +174,46 @@ def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, c
     assert main(["classify", str(good), "--model", str(model), "--bars", "4"]) == 0
     out, _ = capsys.readouterr()
     assert "tonic+mode" in out and "style" in out
+
+    # --together: one more answer for the readable files as one work; two copies of one file
+    # give that file's answer back
+    rc = main(["classify", str(good), str(bad), str(good), "--together", "--json", "--model", str(model)])
+    out, err = capsys.readouterr()
+    got = json.loads(out)
+    assert rc != 0 and str(bad) in err
+    assert got["work"]["files"] == [str(good), str(good)]
+    for q in ("style", "mode", "key"):  # the top answer and its probability (below 1e-12 all ties)
+        assert got["work"][q][0] == pytest.approx(got["files"][0][q][0], abs=1e-3)
+
+
+def test_combine_is_a_normalised_geometric_mean():
+    sure, unsure = np.array([0.9, 0.05, 0.05]), np.array([0.2, 0.45, 0.35])
+    np.testing.assert_allclose(combine(np.stack([sure, sure, sure])), sure, atol=1e-9)
+    both = combine(np.stack([sure, unsure]))
+    assert both.sum() == pytest.approx(1.0) and both.argmax() == 0  # the sure section wins
+    # an arithmetic mean would say the same here; a geometric one also vetoes what one rules out
+    assert combine(np.stack([np.array([0.5, 0.5, 1e-9]), np.array([0.0, 0.4, 0.6])])).argmax() == 1
+
+
+def test_key_metrics_per_work():
+    """Two sections of one mass and one tune: per-work accuracy answers each work once."""
+    pk = np.full((3, 12, len(MODES)), 1e-6)
+    d, a = MODES.index("dorian"), MODES.index("aeolian")
+    pk[0, 2, d], pk[0, 9, a] = 0.9, 0.1   # section 1: D dorian, sure
+    pk[1, 2, d], pk[1, 9, a] = 0.4, 0.6   # section 2: A aeolian, unsure
+    pk[2, 9, a] = 1.0                     # the tune: A aeolian
+    pk /= pk.sum(axis=(1, 2), keepdims=True)
+    n = 3
+
+    def data(work):
+        return Labelled([np.zeros(1, np.int64)] * n, np.zeros(n, int), np.array([2, 2, 9]),
+                        np.array([d, d, a]), np.ones(n, bool), np.ones(n, bool), ["m", "m", "t"],
+                        ["m1", "m2", "t"], work=work)
+
+    r = key_metrics(pk, data(["m", "m", "t"]))
+    assert r["human"]["key_accuracy"] == pytest.approx(2 / 3)
+    assert r["human_work"]["works"] == 2 and r["human_work"]["key_accuracy"] == 1.0
+    assert "human_work" not in key_metrics(pk, data(None))
 
 
 def test_cli_without_a_model_is_one_clear_line(tmp_path, capsys):

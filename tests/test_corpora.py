@@ -244,6 +244,20 @@ def test_palestrina_mass_is_one_group():
     assert sum(r["mode_source"] == "human" for r in rows.values()) == 1257
 
 
+def test_a_mass_is_one_work_and_a_chorale_harmonisation_its_own():
+    pal, bach = _rows("palestrina"), _rows("bach-chorales")
+    works = defaultdict(set)
+    for r in pal.values():
+        works[corpora.work_of(r)].add(r["title"].split(":")[0])
+    assert all(len(t) == 1 for t in works.values()) and 90 <= len(works) <= 110
+    # harmonisations of one tune share a group (no split leak) but are separate works
+    fam = defaultdict(list)
+    for r in bach.values():
+        fam[r["group"]].append(r)
+    big = next(rs for rs in fam.values() if len(rs) > 1)
+    assert len({corpora.work_of(r) for r in big}) == len(big)
+
+
 def test_folk_tune_in_two_books_is_one_group():
     rows = _rows("folk")
     # the same reel in O'Neill and Ryan, titled differently ("Salamanca Reel" / "SALAMANCA -- REEL")

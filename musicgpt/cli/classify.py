@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bars", type=int, help="look only at the first N bars")
     p.add_argument("--top", type=int, default=3, help="labels shown per question")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--together", action="store_true",
+                   help="the files are parts of one work (the sections of a mass): also give one "
+                   "answer for the whole work, from all of them")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser(
@@ -78,7 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from musicgpt.classify import load_classifier
+    import numpy as np
+
+    from musicgpt.classify import combine, describe, load_classifier
     from musicgpt.midi_io import load_score
 
     if not args.model.exists():
@@ -87,22 +92,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.bars is not None and args.bars < 1:
         raise MusicGPTError("--bars must be at least 1")
     clf = load_classifier(args.model)
-    results, failed = [], 0
+    results: list[dict] = []
+    encoded: list[tuple[int, np.ndarray]] = []  # (index in results, token ids) of readable files
     for name in args.files:
         try:
-            r = clf.classify_score(load_score(name), args.bars, args.top)
+            encoded.append((len(results), clf.encode(load_score(name), args.bars)))
+            results.append({"file": name})
         except MusicGPTError as exc:
-            failed += 1
             msg = str(exc) if str(name) in str(exc) else f"{name}: {exc}"
             print(f"musicgpt: error: {msg}", file=sys.stderr)
             results.append({"file": name, "error": msg})
-            continue
-        results.append({"file": name, **r})
-        if not args.json:
-            print(_text(name, r))
+    work = None
+    if encoded:
+        ps, pk = clf.probabilities([ids for _, ids in encoded])  # one batched pass over all files
+        for (i, _), p_style, p_key in zip(encoded, ps, pk):
+            results[i].update(describe(p_style, p_key, clf.styles, args.top))
+        if args.together:
+            work = {"files": [results[i]["file"] for i, _ in encoded],
+                    **describe(combine(ps), combine(pk), clf.styles, args.top)}
     if args.json:
-        print(json.dumps(results, indent=2))
-    return 1 if failed else 0
+        print(json.dumps({"files": results, "work": work} if args.together else results, indent=2))
+    else:
+        for r in results:
+            if "error" not in r:
+                print(_text(r["file"], r))
+        if work is not None:
+            print(_text(f"all {len(work['files'])} readable files as one work", work))
+    return 1 if any("error" in r for r in results) else 0
 
 
 def _text(name: str, r: dict) -> str:
@@ -134,6 +150,10 @@ def summary(r: dict) -> str:
         lines.append(f"style       accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
                      f"ECE {s['ece']:.3f}")
     for name, k in r["key"].items():
+        if name == "human_work":
+            lines.append(f"key (human, per work: a mass is one work) {k['works']} works  "
+                         f"mode {k['mode_accuracy']:.3f}  tonic+mode {k['key_accuracy']:.3f}")
+            continue
         lines.append(f"key ({name:<5}) {k['pieces']:>5} pieces  mode {k['mode_accuracy']:.3f}  "
                      f"tonic {k['tonic_accuracy']:.3f}  tonic+mode {k['key_accuracy']:.3f}  "
                      f"ECE {k['key_ece']:.3f}")
