@@ -204,6 +204,7 @@ def main() -> int:
     result: dict = {"corpus": args.corpus, "train_pieces": len(rows["train"]),
                     "test_pieces": len(rows["test"]), "test_pieces_in_split": len(all_test),
                     "styles": styles, "command": "python " + " ".join(sys.argv),
+                    "style_train_pieces": [sum(r.get("style") == st for r in rows["train"]) for st in styles],
                     "human_mode_test": sum(r.get("mode_source") == "human" for r in rows["test"]),
                     "baselines": {}, "heads": {}}
     print(f"corpus {args.corpus}: {len(rows['train'])} train, {len(rows['test'])} test pieces "
@@ -248,6 +249,13 @@ def main() -> int:
     return 0
 
 
+def per_style_f1(conf: list[list[int]]) -> np.ndarray:
+    """F1 of each style from a confusion matrix (rows true, columns predicted); nan if unseen."""
+    c = np.asarray(conf, dtype=float)
+    support = c.sum(0) + c.sum(1)
+    return np.where(support > 0, 2 * np.diag(c) / np.maximum(support, 1), np.nan)
+
+
 def markdown(r: dict) -> str:
     head = ("| model | mode (human) | tonic+mode (human) | mode (human, per work) | tonic+mode (human, per work) "
             "| mode (all) | tonic+mode (all) | style macro-F1 |\n|---|---|---|---|---|---|---|---|")
@@ -274,6 +282,13 @@ def markdown(r: dict) -> str:
                    f"(uncalibrated {s.get('ece_uncalibrated', float('nan')):.3f}); key ECE "
                    f"{e['key']['all']['key_ece']:.3f} (uncalibrated {e['key']['all'].get('key_ece_uncalibrated', float('nan')):.3f}); "
                    f"same mode after a tritone shift: {h['tritone_mode_agreement']:.3f}")
+        if "style" in e and "style_train_pieces" in r:
+            f1, n_train = per_style_f1(e["style"]["confusion"]), np.array(r["style_train_pieces"])
+            common = n_train >= 20
+            out.append("  style F1 by style (train pieces): " + ", ".join(
+                f"{st} {f:.2f} ({n})" for st, f, n in zip(r["styles"], f1, n_train)) +
+                f"; macro-F1 over the {common.sum()} styles with >= 20 train pieces: "
+                f"{np.nanmean(f1[common]):.3f}")
         if "style" in e:
             out.append(f"  style confusion (rows true, columns predicted; {', '.join(e['style']['labels'])}): "
                        f"{e['style']['confusion']}")
