@@ -430,15 +430,8 @@ def _read_midi(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[s
 
 def _read_josquin(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[str, Any]]:
     """Each X: tune of the file is one voice of the piece: merge them into one score."""
-    from music21 import stream
-
     text = path.read_text(encoding="utf-8", errors="replace")
-    parsed = midi_io.parse_m21_all(path)
-    merged = stream.Score()
-    for sc in parsed:
-        for p in sc.parts:
-            merged.insert(0, p)
-    score = midi_io.m21_to_score(merged)
+    score = midi_io.m21_to_score(midi_io.merge_voices(midi_io.parse_m21_all(path)))
     titles = re.findall(r"^T:\s*(.+?)\s*$", text, re.M)
     return score, {
         "title": titles[0] if titles else path.stem,

@@ -39,7 +39,7 @@ def load_score(path: str | Path) -> symusic.Score:
             raise MusicGPTError(f"{path}: not a readable MIDI file ({one_line(exc)})") from None
         score = _drop_drums_and_empty(score)
     elif suffix in M21_SUFFIXES:
-        score = m21_to_score(parse_m21(path))
+        score = m21_to_score(one_piece(path, parse_m21_all(path)))
     else:
         raise MusicGPTError(
             f"{path}: unknown file type {suffix or '(none)'}; expected one of {', '.join(SCORE_SUFFIXES)}"
@@ -52,6 +52,34 @@ def load_score(path: str | Path) -> symusic.Score:
 def parse_m21(path: str | Path) -> Any:
     """Parse a file with music21; the first score of a multi-tune ABC file (an Opus)."""
     return parse_m21_all(path)[0]
+
+
+def merge_voices(scores: list[Any]) -> Any:
+    """One music21 Score holding every part of `scores` (ABC tunes that are voices of one piece)."""
+    from music21 import stream
+
+    merged = stream.Score()
+    for sc in scores:
+        for part in _parts(sc):
+            merged.insert(0, part)
+    return merged
+
+
+def one_piece(path: str | Path, scores: list[Any]) -> Any:
+    """The piece in a file that music21 parsed into `scores`.
+
+    Several ABC tunes with one title are the voices of one piece (Josquin's chansons in music21's
+    corpus are written so): they are merged. Tunes with different titles are a tune book: the
+    first is used, with a warning that says so."""
+    if len(scores) == 1:
+        return scores[0]
+    titles = [getattr(s.metadata, "title", None) for s in scores]
+    if titles[0] and all(t == titles[0] for t in titles):
+        log.info("%s: %d tunes titled %r read as the voices of one piece", path, len(scores), titles[0])
+        return merge_voices(scores)
+    log.warning("%s holds %d tunes; using the first (%s); put a tune in a file of its own to use it",
+                path, len(scores), titles[0] or "untitled")
+    return scores[0]
 
 
 def parse_m21_all(path: str | Path) -> list[Any]:

@@ -188,3 +188,31 @@ def test_tie_between_different_pitches_keeps_both_notes():
     s = converter.parse("X:1\nT:t\nM:2/4\nL:1/8\nK:G\nG-<E F>D|G4|\n", format="abc")
     score = midi_io.m21_to_score(s)
     assert [n.pitch for n in score.tracks[0].notes] == [67, 64, 66, 62, 67]
+
+
+def test_abc_voices_of_one_piece_merge_and_a_tune_book_gives_its_first_tune(tmp_path, caplog):
+    from musicgpt import corpus_read
+    from musicgpt.corpora import music21_corpus_dir
+
+    base = music21_corpus_dir()
+    # Josquin's chanson: each X: tune, all titled "La plus des plus", is one voice
+    path = base / "josquin" / "laPlusDesPlus.abc"
+    voices = midi_io.parse_m21_all(path)
+    merged = midi_io.load_score(path)
+    assert len(voices) == 3 and len(merged.tracks) == 3
+    assert merged.note_num() == sum(midi_io.m21_to_score(v).note_num() for v in voices)
+    # the corpus reader merges the same way
+    via_corpus, _ = corpus_read._read_josquin(None, "josquin/laPlusDesPlus.abc", path)
+    assert via_corpus.note_num() == merged.note_num()
+
+    # two real tunes with different titles: a tune book; the first is used, and a warning says so
+    text = (base / "ryansMammoth" / "AmateurHornpipe.abc").read_text(encoding="latin-1")
+    second = (base / "ryansMammoth" / "MillersMaid.abc").read_text(encoding="latin-1")
+    book = text + "\n\n" + second.replace("X: 1", "X: 2", 1)  # music21 keeps one tune per number
+    f = tmp_path / "book.abc"
+    f.write_text(book, encoding="latin-1")
+    with caplog.at_level("WARNING", logger="musicgpt.midi_io"):
+        score = midi_io.load_score(f)
+    first = midi_io.m21_to_score(midi_io.parse_m21_all(f)[0])
+    assert score.note_num() == first.note_num() and len(score.tracks) == 1
+    assert "holds 2 tunes" in caplog.text and "first" in caplog.text
