@@ -53,15 +53,23 @@ class ClassifierTrainConfig:
     key_proj: int = 4  # numbers each pooled state is projected to in the key head
     key_hidden: int = 128
     key_dropout: float = 0.5
+    # with freeze: keep the init checkpoint's style head (say, from a fine-tuned body) and fit
+    # only the key head
+    keep_style_head: bool = False
     seed: int = 0
 
 
 def with_heads(model: GPT, n_style: int, cfg: ClassifierTrainConfig) -> tuple[GPT, KeyHead]:
-    """A copy of `model`'s body with a fresh style head, and a fresh key head."""
+    """A copy of `model`'s body with a fresh style head (or its own, with cfg.keep_style_head),
+    and a fresh key head."""
     mcfg = dataclasses.replace(model.cfg, n_style=n_style, n_mode=0)
     torch.manual_seed(cfg.seed)
     new = GPT(mcfg)
-    body = {k: v for k, v in model.state_dict().items() if not k.startswith(("style_head", "mode_head"))}
+    drop = ("mode_head",) if cfg.keep_style_head else ("style_head", "mode_head")
+    if cfg.keep_style_head and model.cfg.n_style != n_style:
+        raise MusicGPTError(f"--keep-style-head: the checkpoint's style head has {model.cfg.n_style} "
+                            f"outputs, the corpus has {n_style} styles")
+    body = {k: v for k, v in model.state_dict().items() if not k.startswith(drop)}
     missing, unexpected = new.load_state_dict(body, strict=False)
     assert not unexpected and all(k.startswith("style_head") for k in missing)
     head = KeyHead(mcfg.d_model, proj=cfg.key_proj, hidden=cfg.key_hidden, dropout=cfg.key_dropout)
@@ -336,7 +344,7 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
     t0 = time.time()
     if cfg.freeze:
         for name, p in model.named_parameters():  # the body only: the style head still learns
-            p.requires_grad_(name.startswith("style_head"))
+            p.requires_grad_(name.startswith("style_head") and not cfg.keep_style_head)
         _probe(clf, batches, cfg, gen, on_log)
     else:
         _fine_tune(clf, batches, cfg, gen, on_log)
@@ -382,6 +390,13 @@ def train_classifier(init: Path, corpus: str, cfg: ClassifierTrainConfig, root: 
         raise MusicGPTError(f"{init} uses a BPE tokenizer; the key head needs plain REMI or TSD "
                             "tokens: train the LM without --bpe")
     train, test, styles = corpus_data(tok, corpus, None, root)
+    if cfg.keep_style_head:
+        if not cfg.freeze:
+            raise MusicGPTError("--keep-style-head goes with --freeze (only the key head is fitted)")
+        had = tuple(meta.get("classifier", {}).get("styles", ()))
+        if had != tuple(styles):
+            raise MusicGPTError(f"--keep-style-head: {init} has no style head for this corpus's styles "
+                                f"({', '.join(styles)}); train one with --unfreeze first")
     keep = {k: meta[k] for k in ("corpus", "train_config", "metrics", "labels") if k in meta}
     clf = train_heads(lm, tok, styles, train, cfg,
                       {**keep, "init": str(init), "classifier_corpus": corpus}, on_log)

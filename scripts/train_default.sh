@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Reproduce the shipped model, musicgpt/weights/default.pt, on the CPU:
+# Reproduce the shipped models, musicgpt/weights/default.pt and classifier.pt, on the CPU:
 #   1. build the corpora it learns from (cached: a rebuild only parses changed sources);
 #   2. pre-train the language model on the train split of $CORPUS;
-#   3. fit the style and key heads on the pooled hidden states with the body frozen (a linear
-#      probe), so continuation keeps the pre-trained body unchanged;
-#   4. export fp16 weights into the package and write the model card.
+#   3. fit the style and key heads on the pooled hidden states with the body frozen, so
+#      continuation keeps the pre-trained body unchanged (default.pt carries these heads);
+#   4. export fp16 weights into the package and write the model card;
+#   5. the shipped classifier (classifier.pt, what `musicgpt classify` uses): fine-tune the body
+#      with both heads on crops ($FT_STEPS steps), then refit the key head on whole pieces with
+#      that body frozen, keeping its style head (docs/classification.md says why).
 # Usage: bash scripts/train_default.sh            (settings below; each can be overridden by env)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +16,7 @@ CORPUS=${CORPUS:-bach-chorales}      # what the language model learns from
 CLF_CORPUS=${CLF_CORPUS:-all}        # what the heads learn from
 STEPS=${STEPS:-1200}
 CLF_PASSES=${CLF_PASSES:-2}
+FT_STEPS=${FT_STEPS:-600}
 RUN=${RUN:-runs/default}
 LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 0.1 --batch-size 8 --lr 1e-3 --warmup 100 --eval-every 200 --eval-batches 25 --seed 0}
 
@@ -23,3 +27,9 @@ OMP_NUM_THREADS=1 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$
     --freeze --passes "$CLF_PASSES" --half
 python scripts/model_card.py --run "$RUN" --lm-corpus "$CORPUS" --clf-corpus "$CLF_CORPUS" \
     --install musicgpt/weights/default.pt
+musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft" \
+    --unfreeze --steps "$FT_STEPS" --no-eval
+musicgpt train-classifier --init "$RUN/clf_ft/classifier.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft_key" \
+    --freeze --keep-style-head --passes "$CLF_PASSES" --half --no-eval
+cp "$RUN/clf_ft_key/classifier.pt" musicgpt/weights/classifier.pt.tmp  # then an atomic rename
+mv musicgpt/weights/classifier.pt.tmp musicgpt/weights/classifier.pt

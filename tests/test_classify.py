@@ -149,6 +149,17 @@ def test_tiny_training_run_learns_a_separable_set(tok):
     kept = {k: v for k, v in probe.model.state_dict().items() if not k.startswith("style_head")}
     assert all(torch.equal(v, body.state_dict()[k]) for k, v in kept.items())
 
+    # --keep-style-head: a fine-tuned classifier's style head stays as it was; the key head learns
+    tuned = train_heads(tiny_lm(tok), tok, STYLES, data, quick(60))
+    refit = train_heads(tuned.model, tok, STYLES, data,
+                        quick(0, freeze=True, keep_style_head=True, probe_iters=50, probe_batch=16))
+    assert all(torch.equal(v, tuned.model.state_dict()[k]) for k, v in refit.model.state_dict().items())
+    assert evaluate(refit, data)["style"]["accuracy"] == 1.0
+    unfit = train_heads(tuned.model, tok, STYLES, data,
+                        quick(0, freeze=True, keep_style_head=True, probe_iters=0, probe_batch=16))
+    assert any(not torch.equal(a, b) for a, b in zip(refit.key_head.state_dict().values(),
+                                                       unfit.key_head.state_dict().values()))
+
 
 def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, capsys):
     clf, _ = trained
@@ -252,9 +263,12 @@ def test_train_evaluate_and_classify_from_the_command_line(tmp_path, capsys, mon
 
 
 def test_the_shipped_checkpoint_classifies_a_chorale_and_its_tritone_transposition(scores):
-    """The heads load from musicgpt/weights/default.pt; the answer survives a tritone shift."""
+    """The heads load from the shipped classifier; the answer survives a tritone shift."""
     from musicgpt.cli.classify import DEFAULT_MODEL
 
+    assert DEFAULT_MODEL.name == "classifier.pt"
+    # the shipped language model carries (frozen-body) heads of its own
+    assert load_classifier(DEFAULT_MODEL.with_name("default.pt")).styles
     clf = load_classifier(DEFAULT_MODEL)
     assert clf.styles and "chorale" in clf.styles and clf.key_head.n_modes == len(MODES)
     r0 = clf.classify_score(scores["chorale"])

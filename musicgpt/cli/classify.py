@@ -9,7 +9,9 @@ from pathlib import Path
 
 from musicgpt.errors import MusicGPTError
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.pt"
+# the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
+# (docs/classification.md); weights/default.pt is the language model, with frozen-body heads
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "classifier.pt"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(.mid .midi .xml .mxl .musicxml .krn .abc). A file that cannot be read is reported and "
         "the others are still classified; the exit status is then non-zero.")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="checkpoint with heads")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                   help="checkpoint with heads (default: the shipped classifier)")
     p.add_argument("--bars", type=int, help="look only at the first N bars")
     p.add_argument("--top", type=int, default=3, help="labels shown per question")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -55,9 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", default="all")
     p.add_argument("--out", type=Path, required=True)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--freeze", dest="freeze", action="store_true", help="body frozen, heads fitted on its features (the shipped recipe)")
+    g.add_argument("--freeze", dest="freeze", action="store_true", help="body frozen, heads fitted on its features (default.pt's heads)")
     g.add_argument("--unfreeze", dest="freeze", action="store_false", help="fine-tune the body too")
     p.set_defaults(freeze=d.freeze)
+    p.add_argument("--keep-style-head", action="store_true",
+                   help="with --freeze and a classifier as --init: keep its style head (say, from "
+                   "--unfreeze fine-tuning) and fit only the key head on the frozen body")
     p.add_argument("--scratch", action="store_true",
                    help="same network and steps from random weights (measures the pre-training gain)")
     p.add_argument("--steps", type=int, default=d.steps, help="fine-tuning steps (not with --freeze)")
@@ -173,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         freeze=args.freeze, scratch=args.scratch, window=args.window,
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
         seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
-        probe_iters=args.probe_iters)
+        probe_iters=args.probe_iters, keep_style_head=args.keep_style_head)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
