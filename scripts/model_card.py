@@ -99,7 +99,10 @@ def main() -> None:
                   f"{c.get('probe_passes')} transposed passes, up to {c.get('probe_per_style')} "
                   f"pieces per style plus every human mode label).",
                   f"- Calibration temperatures: {json.dumps(clf_metrics.get('temperature'))}.",
-                  "- Test figures, baselines and confusion matrices: `docs/classification.md`."]
+                  "- Test figures, baselines and confusion matrices: `docs/classification.md`.",
+                  "- `musicgpt classify` uses `classifier.pt` beside this file by default: this body "
+                  "fine-tuned for style, with its key head refitted (`scripts/train_default.sh`). "
+                  "These heads, on the body that continuation uses, are the frozen-body ones."]
         if "test" in clf_metrics:
             lines += ["", f"Test-split figures from `{args.run}/clf/metrics.json`:", "", "```",
                       json.dumps(clf_metrics["test"], indent=1)[:3000], "```"]
