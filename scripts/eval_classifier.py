@@ -181,7 +181,7 @@ def main() -> int:
     ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                     help="print the tables of earlier --out files together (baselines + heads)")
     ap.add_argument("--classifier", action="append", default=[], metavar="NAME=PATH",
-                    help="also score an already trained classifier (e.g. shipped=musicgpt/weights/default.pt)")
+                    help="also score an already trained classifier (e.g. shipped=musicgpt/weights/classifier.pt)")
     ap.add_argument("--passes", type=int, default=ClassifierTrainConfig.probe_passes,
                     help="frozen variants: passes over the probe's pieces")
     ap.add_argument("--save", type=Path, help="write the unfrozen classifier here")

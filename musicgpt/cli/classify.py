@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", default="all")
     p.add_argument("--out", type=Path, required=True)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--freeze", dest="freeze", action="store_true", help="body frozen, heads fitted on its features (default.pt's heads)")
+    g.add_argument("--freeze", dest="freeze", action="store_true",
+                   help="body frozen, heads fitted on its features (default.pt's heads)")
     g.add_argument("--unfreeze", dest="freeze", action="store_false", help="fine-tune the body too")
     p.set_defaults(freeze=d.freeze)
     p.add_argument("--keep-style-head", action="store_true",
