@@ -104,11 +104,9 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
                             "tokens, e.g. --length 300tokens")
     grammar = tok.grammar()
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
-    stop_fn = None
-    if bars is not None:
-        # the bar the header ends in is completed, then `bars` more; stop at the next bar line
-        def stop_fn(new: list[int]) -> bool:
-            return new.count(bar_id) > bars
+    # with a length in bars: the bar the header ends in is completed, then `bars` more, and
+    # sampling stops at the next bar line
+    stop_fn = None if bars is None else (lambda new: new.count(bar_id) > bars)
 
     device = next(model.parameters()).device
     new = sample(model, prefix, max_new_tokens=sample_cfg.max_new_tokens,
