@@ -13,6 +13,7 @@ sections (classify.combine). Transposition is a random rotation of the masses, w
 
     python scripts/key_masses_probe.py --channels base,lowest+highest --derived-weight 0.3
     python scripts/key_masses_probe.py --derived-weight 0 --corpus-weight folk=0.3
+    python scripts/key_masses_probe.py --hidden 0,32,64,128,256
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def main() -> int:
     ap.add_argument("--per-style", type=int, default=ClassifierTrainConfig.probe_per_style)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=ClassifierTrainConfig.probe_iters)
+    ap.add_argument("--hidden", default=str(ClassifierTrainConfig.key_hidden),
+                    help="comma-separated hidden sizes of the key head's MLP to compare (0: linear)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -131,7 +134,7 @@ def main() -> int:
     y = torch.tensor([key_index(t, m) if t >= 0 and m >= 0 else -1 for t, m in zip(fit.tonic, fit.mode)])
     print(f"fit {len(fit)} pieces, calibration hold-out {len(cal)}, test sample {len(test)}; derived weight "
           f"{args.derived_weight} {per_corpus or ''}, {args.per_style} per style", file=sys.stderr)
-    for run in args.channels.split(","):
+    for run, hidden in [(r, int(h)) for r in args.channels.split(",") for h in args.hidden.split(",")]:
         t0 = time.time()
         extra = [] if run == "base" else run.split("+")
         Xf, Xc, Xt = (masses(d, clf.tables, extra) for d in (fit, cal, test))
@@ -142,7 +145,7 @@ def main() -> int:
         for seed in range(args.seeds):
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
-            head = KeyHead(1, n_channels=K, proj=0, hidden=base.key_hidden, dropout=base.key_dropout)
+            head = KeyHead(1, n_channels=K, proj=0, hidden=hidden, dropout=base.key_dropout)
             opt = torch.optim.AdamW(head.parameters(), lr=base.head_lr, weight_decay=0.05)
             head.train()
             for it in range(args.iters):
@@ -163,7 +166,7 @@ def main() -> int:
                     p = torch.softmax(head(X, torch.zeros(len(X), K, 12, 1)), -1).numpy()
                 for k, v in scores(p.reshape(len(X), 12, 8), d, corpus).items():
                     got[f"{name} {k}"].append(v)
-        print(f"{run:<24} " + "  ".join(f"{k} {np.mean(v):.3f}" for k, v in got.items())
+        print(f"{run:<24} hidden {hidden:<4} " + "  ".join(f"{k} {np.mean(v):.3f}" for k, v in got.items())
               + f"  ({time.time() - t0:.0f} s)", flush=True)
     return 0
 
