@@ -148,9 +148,18 @@ class Classifier:
         style, key = [], []
         for s in range(0, len(pieces), group):  # bounded memory: states of `group` pieces at once
             mean, mass, state = self.features(pieces[s : s + group])
-            style.append(self.model.style_head(mean).cpu())
-            key.append(self.key_head(mass, state).cpu())
+            s_logits = self.model.style_head(mean)
+            style.append(s_logits.cpu())
+            key.append(self.key_logits(s_logits, mass, state).cpu())
         return torch.cat(style), torch.cat(key)
+
+    def key_logits(self, style_logits: torch.Tensor, mass: torch.Tensor, state: torch.Tensor
+                   ) -> torch.Tensor:
+        """The key head's logits; a head built with n_context reads the style head's
+        probabilities (detached: the key loss does not train the style head through them)."""
+        if not self.key_head.n_context:
+            return self.key_head(mass, state)
+        return self.key_head(mass, state, torch.softmax(style_logits.detach().float(), -1))
 
     def probabilities(self, pieces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """((P, n_style), (P, 12, 8)) calibrated probabilities."""

@@ -56,6 +56,8 @@ class ClassifierTrainConfig:
     # with freeze: keep the init checkpoint's style head (say, from a fine-tuned body) and fit
     # only the key head
     keep_style_head: bool = False
+    # the key head also reads the style head's probabilities (KeyHead's context)
+    key_style_input: bool = True
     seed: int = 0
 
 
@@ -72,7 +74,8 @@ def with_heads(model: GPT, n_style: int, cfg: ClassifierTrainConfig) -> tuple[GP
     body = {k: v for k, v in model.state_dict().items() if not k.startswith(drop)}
     missing, unexpected = new.load_state_dict(body, strict=False)
     assert not unexpected and all(k.startswith("style_head") for k in missing)
-    head = KeyHead(mcfg.d_model, proj=cfg.key_proj, hidden=cfg.key_hidden, dropout=cfg.key_dropout)
+    head = KeyHead(mcfg.d_model, proj=cfg.key_proj, hidden=cfg.key_hidden, dropout=cfg.key_dropout,
+                   n_context=n_style if cfg.key_style_input else 0)
     return new, head
 
 
@@ -215,8 +218,9 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def _losses(clf: Classifier, mean: torch.Tensor, mass: torch.Tensor, state: torch.Tensor,
             b: dict) -> torch.Tensor:
-    return (_weighted_ce(clf.model.style_head(mean), b["style"], b["w_style"])
-            + _weighted_ce(clf.key_head(mass, state), b["key"], b["w_key"]))
+    style = clf.model.style_head(mean)
+    return (_weighted_ce(style, b["style"], b["w_style"])
+            + _weighted_ce(clf.key_logits(style, mass, state), b["key"], b["w_key"]))
 
 
 def _lr_factor(step: int, cfg: ClassifierTrainConfig) -> float:

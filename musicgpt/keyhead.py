@@ -161,11 +161,19 @@ def pitch_class_pool(H: torch.Tensor, notes: dict[str, np.ndarray], res: int
 
 
 class KeyHead(nn.Module):
-    """(mass (B, K, 12), state (B, K, 12, C)) -> (B, 12 * n_modes) logits, index t * n_modes + m."""
+    """(mass (B, K, 12), state (B, K, 12, C)[, context (B, n_context)]) -> (B, 12 * n_modes)
+    logits, index t * n_modes + m.
+
+    `context` (n_context > 0) is a vector about the whole piece that is the same under every
+    rotation, given to the MLP beside each rotation's features: the classifier passes the style
+    head's probabilities, so that what an ending means can depend on the repertoire (a fiddle
+    tune ends on its tonic; a mass section may end on the fifth). Equivariance is unchanged."""
 
     def __init__(self, d_model: int, n_channels: int = len(CHANNELS), n_modes: int = 8,
-                 proj: int = 8, hidden: int = 64, dropout: float = 0.1, state_drop: float = 0.0):
+                 proj: int = 8, hidden: int = 64, dropout: float = 0.1, state_drop: float = 0.0,
+                 n_context: int = 0):
         super().__init__()
+        self.n_context = n_context
         # in training, all state features of a piece are zeroed with this probability, so the head
         # stays good on pitch-class masses alone and uses the states as extra evidence
         self.state_drop = state_drop
@@ -173,16 +181,19 @@ class KeyHead(nn.Module):
         self.proj_dim, self.hidden = proj, hidden
         # one small projection per channel (0 columns = a pure pitch-class-profile head)
         self.proj = nn.Parameter(torch.randn(n_channels, d_model, proj) * d_model ** -0.5)
-        self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_channels * 12 * (1 + proj), hidden),
-                                 nn.GELU(), nn.Linear(hidden, n_modes))
+        n_in = n_channels * 12 * (1 + proj) + n_context
+        self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, hidden), nn.GELU(),
+                                 nn.Linear(hidden, n_modes))
         rot = (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12  # [t, j] -> pc t + j
         self.register_buffer("rot", rot, persistent=False)
 
     def config(self) -> dict:
         return {"d_model": self.d_model, "n_channels": self.n_channels, "n_modes": self.n_modes,
-                "proj": self.proj_dim, "hidden": self.hidden, "state_drop": self.state_drop}
+                "proj": self.proj_dim, "hidden": self.hidden, "state_drop": self.state_drop,
+                "n_context": self.n_context}
 
-    def forward(self, mass: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    def forward(self, mass: torch.Tensor, state: torch.Tensor,
+                context: torch.Tensor | None = None) -> torch.Tensor:
         B = mass.size(0)
         K, C = self.n_channels, self.d_model
         g = torch.bmm(state.transpose(0, 1).reshape(K, B * 12, C), self.proj)  # (K, B * 12, r)
@@ -193,4 +204,8 @@ class KeyHead(nn.Module):
         x = torch.cat([mass[..., None] * 4.0, g], dim=-1)  # (B, K, 12, 1 + r)
         x = x[:, :, self.rot]  # (B, K, 12 tonics, 12 pcs above the tonic, 1 + r)
         x = x.permute(0, 2, 1, 3, 4).reshape(B, 12, -1)
+        if self.n_context:
+            if context is None or context.shape != (B, self.n_context):
+                raise ValueError(f"this key head needs a context of shape ({B}, {self.n_context})")
+            x = torch.cat([x, context[:, None, :].to(x.dtype).expand(B, 12, self.n_context)], -1)
         return self.mlp(x).reshape(B, 12 * self.n_modes)

@@ -28,7 +28,7 @@ from musicgpt.baselines import (
 )
 from musicgpt.classify import evaluate, key_metrics, load_classifier, save_classifier  # noqa: E402
 from musicgpt.finetune import (  # noqa: E402
-    ClassifierTrainConfig, Labelled, corpus_data, labelled, train_classifier,
+    ClassifierTrainConfig, Labelled, corpus_data, hold_out, labelled, train_classifier,
 )
 from musicgpt.config import MODES
 from musicgpt.lm import split_rows
@@ -185,8 +185,14 @@ def main() -> int:
     ap.add_argument("--passes", type=int, default=ClassifierTrainConfig.probe_passes,
                     help="frozen variants: passes over the probe's pieces")
     ap.add_argument("--save", type=Path, help="write the unfrozen classifier here")
+    ap.add_argument("--holdout", action="store_true",
+                    help="score the --classifier models on the calibration hold-out of the train split "
+                    "(the train groups held out in training; whole pieces, sampled by --test-per-style) "
+                    "instead of the test sample: the place to choose between models")
     ap.add_argument("--out", type=Path, help="all figures as JSON")
     args = ap.parse_args()
+    if args.holdout:
+        return holdout_report(args)
 
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
@@ -246,6 +252,33 @@ def main() -> int:
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     print(markdown(result))
+    return 0
+
+
+def holdout_report(args: argparse.Namespace) -> int:
+    """Whole-piece figures of trained classifiers on the calibration hold-out (its temperatures
+    were fitted there, so its ECE is in-sample; accuracies are not)."""
+    cfg = ClassifierTrainConfig()
+    byid = {r["id"]: r for r in split_rows(args.corpus)["train"]}
+    out: dict = {"command": "python " + " ".join(sys.argv), "heads": {}}
+    print("| model | pieces (human) | mode (human) | tonic+mode (human) | mode (human, per work) "
+          "| mode (all) | tonic+mode (all) | style acc | style macro-F1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, path in (c.split("=", 1) for c in args.classifier):
+        clf = load_classifier(Path(path))
+        train, _, _ = corpus_data(clf.tok, args.corpus, clf.styles)
+        _, cal = hold_out(train, cfg.calib_fraction, cfg.seed)
+        wanted = {r["id"] for r in sample_test([byid[p] for p in cal.piece_ids], args.test_per_style)}
+        cal = cal.subset([i for i, p in enumerate(cal.piece_ids) if p in wanted])
+        e = evaluate(clf, cal)
+        k, st = e["key"], e["style"]
+        out["heads"][name] = e
+        print(f"| {name} | {len(cal)} ({k['human']['pieces']}) | {k['human']['mode_accuracy']:.3f} "
+              f"| {k['human']['key_accuracy']:.3f} | {k['human_work']['mode_accuracy']:.3f} "
+              f"({k['human_work']['works']} works) | {k['all']['mode_accuracy']:.3f} "
+              f"| {k['all']['key_accuracy']:.3f} | {st['accuracy']:.3f} | {st['macro_f1']:.3f} |", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2))
     return 0
 
 

@@ -13,7 +13,8 @@ sections (classify.combine). Transposition is a random rotation of the masses, w
 
     python scripts/key_masses_probe.py --channels base,lowest+highest --derived-weight 0.3
     python scripts/key_masses_probe.py --derived-weight 0 --corpus-weight folk=0.3
-    python scripts/key_masses_probe.py --hidden 0,32,64,128,256
+    python scripts/key_masses_probe.py --hidden 16,32,64,128,256
+    python scripts/key_masses_probe.py --style-input
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def masses(data: Labelled, tables, extra: list[str]) -> torch.Tensor:
     return torch.tensor(np.stack(out), dtype=torch.float32)
 
 
+def style_of(d: Labelled, n: int) -> torch.Tensor:
+    """(N, n) one-hot true style labels."""
+    return F.one_hot(torch.as_tensor(d.style, dtype=torch.long), n).float()
+
+
 def scores(p: np.ndarray, d: Labelled, corpus: dict[str, str]) -> dict[str, float]:
     mode = p.sum(1).argmax(1)
     human = d.human_mode & (d.mode >= 0)
@@ -114,6 +120,9 @@ def main() -> int:
     ap.add_argument("--per-style", type=int, default=ClassifierTrainConfig.probe_per_style)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=ClassifierTrainConfig.probe_iters)
+    ap.add_argument("--style-input", action="store_true",
+                    help="the head also reads the style, as the classifier's key head does (here the "
+                    "true style label, one-hot: an upper bound on what the style head can pass on)")
     ap.add_argument("--hidden", default=str(ClassifierTrainConfig.key_hidden),
                     help="comma-separated hidden sizes of the key head's MLP to compare (0: linear)")
     args = ap.parse_args()
@@ -145,7 +154,8 @@ def main() -> int:
         for seed in range(args.seeds):
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
-            head = KeyHead(1, n_channels=K, proj=0, hidden=hidden, dropout=base.key_dropout)
+            S = len(clf.styles) if args.style_input else 0
+            head = KeyHead(1, n_channels=K, proj=0, hidden=hidden, dropout=base.key_dropout, n_context=S)
             opt = torch.optim.AdamW(head.parameters(), lr=base.head_lr, weight_decay=0.05)
             head.train()
             for it in range(args.iters):
@@ -155,7 +165,7 @@ def main() -> int:
                 s = torch.randint(12, (len(b),), generator=gen)  # transposition = rotation
                 x = torch.stack([torch.roll(Xf_[i], int(k), -1) for i, k in zip(b.tolist(), s.tolist())])
                 target = (y_[b] // 8 + s) % 12 * 8 + y_[b] % 8
-                z = head(x, torch.zeros(len(b), K, 12, 1))
+                z = head(x, torch.zeros(len(b), K, 12, 1), style_of(fit, S)[ok][b] if S else None)
                 loss = (F.cross_entropy(z, target, reduction="none") * w_[b]).sum() / w_[b].sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -163,7 +173,8 @@ def main() -> int:
             head.eval()
             for name, X, d in (("cal", Xc, cal), ("test", Xt, test)):
                 with torch.no_grad():
-                    p = torch.softmax(head(X, torch.zeros(len(X), K, 12, 1)), -1).numpy()
+                    p = torch.softmax(head(X, torch.zeros(len(X), K, 12, 1), style_of(d, S) if S else None),
+                                      -1).numpy()
                 for k, v in scores(p.reshape(len(X), 12, 8), d, corpus).items():
                     got[f"{name} {k}"].append(v)
         print(f"{run:<24} hidden {hidden:<4} " + "  ".join(f"{k} {np.mean(v):.3f}" for k, v in got.items())

@@ -96,6 +96,7 @@ def test_heads_load_from_a_checkpoint(tmp_path, trained):
     save_classifier(path, clf)
     back = load_classifier(path)
     assert back.styles == STYLES and back.temperature == {"style": 1.5, "key": 0.8}
+    assert back.key_head.n_context == len(STYLES)  # the key head reads the style probabilities
     ps0, pk0 = clf.probabilities(data.ids)
     ps1, pk1 = back.probabilities(data.ids)
     assert np.allclose(ps0, ps1, atol=1e-5) and np.allclose(pk0, pk1, atol=1e-5)

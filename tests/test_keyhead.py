@@ -67,3 +67,18 @@ def test_key_head_is_rotation_equivariant():
         a = head(mass, state).reshape(2, 12, 8)
         b = head(torch.roll(mass, s, dims=2), torch.roll(state, s, dims=2)).reshape(2, 12, 8)
         assert torch.allclose(torch.roll(a, s, dims=1), b, atol=1e-5)  # tonic moves, mode stays
+
+
+def test_key_head_with_style_context_stays_equivariant_and_uses_it():
+    torch.manual_seed(0)
+    head = KeyHead(d_model=16, proj=3, hidden=8, n_context=5).eval()
+    mass = torch.rand(2, len(CHANNELS), 12)
+    state = torch.randn(2, len(CHANNELS), 12, 16)
+    ctx = torch.softmax(torch.randn(2, 5), -1)
+    a = head(mass, state, ctx).reshape(2, 12, 8)
+    b = head(torch.roll(mass, 6, dims=2), torch.roll(state, 6, dims=2), ctx).reshape(2, 12, 8)
+    assert torch.allclose(torch.roll(a, 6, dims=1), b, atol=1e-5)
+    other = head(mass, state, torch.roll(ctx, 1, dims=1)).reshape(2, 12, 8)
+    assert not torch.allclose(a, other)  # the context is read
+    with pytest.raises(ValueError, match="context"):
+        head(mass, state)

@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-style-head", action="store_true",
                    help="with --freeze and a classifier as --init: keep its style head (say, from "
                    "--unfreeze fine-tuning) and fit only the key head on the frozen body")
+    p.add_argument("--no-key-style-input", dest="key_style_input", action="store_false",
+                   help="the key head does not read the style head's probabilities (as before "
+                   "this option existed; the default lets an ending mean different things in a "
+                   "mass and in a fiddle tune)")
     p.add_argument("--scratch", action="store_true",
                    help="same network and steps from random weights (measures the pre-training gain)")
     p.add_argument("--steps", type=int, default=d.steps, help="fine-tuning steps (not with --freeze)")
@@ -180,7 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         freeze=args.freeze, scratch=args.scratch, window=args.window,
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
         seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
-        probe_iters=args.probe_iters, keep_style_head=args.keep_style_head)
+        probe_iters=args.probe_iters, keep_style_head=args.keep_style_head,
+        key_style_input=args.key_style_input)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
