@@ -101,7 +101,8 @@ def main() -> None:
                   f"- Calibration temperatures: {json.dumps(clf_metrics.get('temperature'))}.",
                   "- Test figures, baselines and confusion matrices: `docs/classification.md`.",
                   "- `musicgpt classify` uses `classifier.pt` beside this file by default: this body "
-                  "fine-tuned for style, with its key head refitted (`scripts/train_default.sh`). "
+                  "fine-tuned for style, with its key head refitted to read the style head's probabilities "
+                  "(`scripts/train_default.sh`). "
                   "These heads, on the body that continuation uses, are the frozen-body ones."]
         if "test" in clf_metrics:
             lines += ["", f"Test-split figures from `{args.run}/clf/metrics.json`:", "", "```",

@@ -7,7 +7,8 @@
 #   4. export fp16 weights into the package and write the model card;
 #   5. the shipped classifier (classifier.pt, what `musicgpt classify` uses): fine-tune the body
 #      with both heads on crops ($FT_STEPS steps), then refit the key head on whole pieces with
-#      that body frozen, keeping its style head (docs/classification.md says why).
+#      that body frozen, keeping its style head (docs/classification.md says why); only that
+#      last key head reads the style head's probabilities (the shipped files were made so).
 # Usage: bash scripts/train_default.sh            (settings below; each can be overridden by env)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +25,11 @@ musicgpt corpus build "$CORPUS"
 [[ "$CLF_CORPUS" == "$CORPUS" ]] || musicgpt corpus build "$CLF_CORPUS"
 musicgpt train --corpus "$CORPUS" --out "$RUN/lm" --steps "$STEPS" $LM_FLAGS
 OMP_NUM_THREADS=1 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf" \
-    --freeze --passes "$CLF_PASSES" --half
+    --freeze --passes "$CLF_PASSES" --half --no-key-style-input
 python scripts/model_card.py --run "$RUN" --lm-corpus "$CORPUS" --clf-corpus "$CLF_CORPUS" \
     --install musicgpt/weights/default.pt
 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft" \
-    --unfreeze --steps "$FT_STEPS" --no-eval
+    --unfreeze --steps "$FT_STEPS" --no-eval --no-key-style-input
 musicgpt train-classifier --init "$RUN/clf_ft/classifier.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft_key" \
     --freeze --keep-style-head --passes "$CLF_PASSES" --half --no-eval
 cp "$RUN/clf_ft_key/classifier.pt" musicgpt/weights/classifier.pt.tmp  # then an atomic rename
