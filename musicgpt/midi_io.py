@@ -29,6 +29,8 @@ DEFAULT_QPM = 120.0
 def load_score(path: str | Path) -> symusic.Score:
     """Read MIDI, MusicXML, kern or ABC into a Score; drum tracks are dropped."""
     path = Path(path)
+    if path.is_dir():
+        raise MusicGPTError(f"{path}: is a folder; give the score files in it (e.g. {path}/*.mid)")
     if not path.is_file():
         raise MusicGPTError(f"{path}: no such file")
     suffix = path.suffix.lower()

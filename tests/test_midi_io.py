@@ -24,6 +24,8 @@ def _score(tracks: list[tuple[bool, list[tuple[int, int, int]]]]) -> symusic.Sco
 def test_missing_file(tmp_path):
     with pytest.raises(MusicGPTError, match="no such file"):
         midi_io.load_score(tmp_path / "nope.mid")
+    with pytest.raises(MusicGPTError, match="is a folder"):
+        midi_io.load_score(tmp_path)
 
 
 def test_text_named_mid(tmp_path):
