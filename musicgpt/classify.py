@@ -140,17 +140,22 @@ class Classifier:
         return piece_features(states, pieces, self.tables)
 
     @torch.no_grad()
-    def logits_ids(self, pieces: Sequence[np.ndarray], group: int = 64
+    def logits_ids(self, pieces: Sequence[np.ndarray], group: int = 64, progress: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """((P, n_style), (P, 96)) uncalibrated logits for pieces given as music token ids."""
+        from tqdm import tqdm
+
         self.model.eval()
         self.key_head.eval()
         style, key = [], []
+        bar = tqdm(total=len(pieces), desc="classify", unit="piece", disable=not progress, leave=False)
         for s in range(0, len(pieces), group):  # bounded memory: states of `group` pieces at once
             mean, mass, state = self.features(pieces[s : s + group])
             s_logits = self.model.style_head(mean)
             style.append(s_logits.cpu())
             key.append(self.key_logits(s_logits, mass, state).cpu())
+            bar.update(len(pieces[s : s + group]))
+        bar.close()
         return torch.cat(style), torch.cat(key)
 
     def key_logits(self, style_logits: torch.Tensor, mass: torch.Tensor, state: torch.Tensor
@@ -240,13 +245,13 @@ def save_classifier(path: Path, clf: Classifier, extra_meta: dict | None = None,
     save_checkpoint(path, clf.model, meta, half=half, heads=clf.key_head.state_dict())
 
 
-def evaluate(clf: Classifier, data: Labelled, bars: int | None = None) -> dict:
+def evaluate(clf: Classifier, data: Labelled, bars: int | None = None, progress: bool = False) -> dict:
     """Accuracy, macro-F1, confusion and calibration on labelled pieces (all and human-labelled)."""
     from musicgpt.baselines import accuracy, confusion, expected_calibration_error, macro_f1
 
     t0 = time.time()
     ids = [first_bars_ids(i, clf.bar_id, bars) for i in data.ids]
-    s_logits, k_logits = clf.logits_ids(ids)
+    s_logits, k_logits = clf.logits_ids(ids, progress=progress)
     seconds = time.time() - t0
     out: dict = {"pieces": len(data), "bars": bars or "all",
                  "seconds_per_piece": seconds / max(len(data), 1)}

@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--bars", type=int, help="look only at the first N bars")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -147,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
     clf = load_classifier(args.model)
     _, test, _ = corpus_data(clf.tok, args.corpus, clf.styles)
-    r = {"model": str(args.model), "corpus": args.corpus, **evaluate(clf, test, args.bars)}
+    r = {"model": str(args.model), "corpus": args.corpus, **evaluate(clf, test, args.bars, progress=not args.no_progress)}
     print(json.dumps(r, indent=2) if args.json else summary(r))
     return 0
 
