@@ -313,4 +313,12 @@ def key_metrics(pk: np.ndarray, data: Labelled, pk_raw: np.ndarray | None = None
                 "key_accuracy": accuracy(np.array([key_index(data.tonic[i], data.mode[i]) for i in first]),
                                          got.reshape(len(got), -1).argmax(1)),
                 "mode_confusion": confusion(data.mode[first], pred_mode, len(MODES)).tolist()}
+            multi = [n for n, idx in enumerate(works.values()) if len(idx) > 1]
+            if multi:  # works of several files: how well calibrated the combined answer is
+                y = data.mode[[first[n] for n in multi]]
+                out["human_work"]["multi_file"] = {
+                    "works": len(multi),
+                    "mode_accuracy": accuracy(y, pred_mode[multi]),
+                    "mode_confidence": float(got[multi].sum(1).max(1).mean()),
+                    "mode_ece": expected_calibration_error(got[multi].sum(1), y)}
     return out

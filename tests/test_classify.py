@@ -225,6 +225,9 @@ def test_key_metrics_per_work():
     r = key_metrics(pk, data(["m", "m", "t"]))
     assert r["human"]["key_accuracy"] == pytest.approx(2 / 3)
     assert r["human_work"]["works"] == 2 and r["human_work"]["key_accuracy"] == 1.0
+    m = r["human_work"]["multi_file"]  # only the mass has several files
+    assert m["works"] == 1 and m["mode_accuracy"] == 1.0 and 0.5 < m["mode_confidence"] < 1.0
+    assert m["mode_ece"] == pytest.approx(1.0 - m["mode_confidence"])
     assert "human_work" not in key_metrics(pk, data(None))
 
 
