@@ -58,6 +58,9 @@ class ClassifierTrainConfig:
     keep_style_head: bool = False
     # the key head also reads the style head's probabilities (KeyHead's context)
     key_style_input: bool = True
+    # crops drawn with weight count ** -0.5, counted per "style" or per "style+source" (the
+    # collection a piece comes from: palestrina, trecento, oneills1850, ...)
+    style_balance: str = "style"
     seed: int = 0
 
 
@@ -129,6 +132,11 @@ def labelled(ts, rows: Sequence[dict], styles: Sequence[str]) -> Labelled:
     )
 
 
+def source_of(piece_id: str) -> str:
+    """The collection a piece comes from: the first part of its id."""
+    return piece_id.split("/", 1)[0]
+
+
 def hold_out(data: Labelled, fraction: float, seed: int) -> tuple[Labelled, Labelled]:
     """(fit, calibration): whole groups (tune families, masses) go to one side only."""
     groups = sorted(set(data.group))
@@ -152,8 +160,12 @@ class Batches:
         lo, hi = tok.cfg.pitch_range
         self.lo, self.hi = lo, hi - 1
         # pieces drawn with weight count(style) ** -0.5: folk tunes outnumber cacce 1000 to 1, and
-        # macro-F1 needs the rare styles seen; full balancing would replay a 2-piece style to death
-        _, inv, counts = np.unique(data.style, return_inverse=True, return_counts=True)
+        # macro-F1 needs the rare styles seen; full balancing would replay a 2-piece style to death.
+        # With style_balance "style+source", the count is of (style, collection) cells, so that a
+        # style's small repertoire (trecento mass movements beside Palestrina's masses) is seen too.
+        cells = data.style if cfg.style_balance == "style" else np.array(
+            [f"{s}|{source_of(p)}" for s, p in zip(data.style, data.piece_ids)])
+        _, inv, counts = np.unique(cells, return_inverse=True, return_counts=True)
         self.weights = torch.from_numpy(counts[inv] ** -0.5)
 
     def _shift(self, ids: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, int]:

@@ -284,3 +284,15 @@ def test_the_shipped_checkpoint_classifies_a_chorale_and_its_tritone_transpositi
     from musicgpt.baselines import tonic_index
 
     assert (tonic_index(t6) - tonic_index(t0)) % 12 == 6
+
+
+def test_style_balance_counts_style_and_collection(tok, scores):
+    """Three Palestrina masses, one trecento mass, one motet: balancing per (style, collection)
+    lets the lone trecento mass be drawn as often as a whole small style."""
+    items = [(scores["mass"], 1, 7, "mixolydian")] * 4 + [(scores["chorale"], 0, 6, "aeolian")]
+    data = data_of(tok, items)
+    data.piece_ids = ["palestrina/a", "palestrina/b", "palestrina/c", "trecento/g", "trecento/m"]
+    by_style = Batches(data, tok, quick()).weights
+    by_cell = Batches(data, tok, quick(style_balance="style+source")).weights
+    assert torch.allclose(by_style[:4], torch.full((4,), 0.5, dtype=by_style.dtype))
+    assert by_cell[3] == by_cell[4] == 1.0 and by_cell[0] == pytest.approx(3 ** -0.5)

@@ -70,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the key head does not read the style head's probabilities (as before "
                    "this option existed; the default lets an ending mean different things in a "
                    "mass and in a fiddle tune)")
+    p.add_argument("--style-balance", choices=("style", "style+source"), default=d.style_balance,
+                   help="fine-tuning draws crops with weight count ** -0.5, counting pieces per style "
+                   "or per (style, collection)")
     p.add_argument("--scratch", action="store_true",
                    help="same network and steps from random weights (measures the pre-training gain)")
     p.add_argument("--steps", type=int, default=d.steps, help="fine-tuning steps (not with --freeze)")
@@ -186,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
         seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
         probe_iters=args.probe_iters, keep_style_head=args.keep_style_head,
-        key_style_input=args.key_style_input)
+        key_style_input=args.key_style_input, style_balance=args.style_balance)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
