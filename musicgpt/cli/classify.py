@@ -66,10 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-style-head", action="store_true",
                    help="with --freeze and a classifier as --init: keep its style head (say, from "
                    "--unfreeze fine-tuning) and fit only the key head on the frozen body")
-    p.add_argument("--no-key-style-input", dest="key_style_input", action="store_false",
-                   help="the key head does not read the style head's probabilities (as before "
-                   "this option existed; the default lets an ending mean different things in a "
-                   "mass and in a fiddle tune)")
+    p.add_argument("--no-key-style-input", action="store_true",
+                   help="the key head does not read the style head's probabilities (by default it "
+                   "does, so that an ending can mean different things in a mass and in a fiddle tune)")
     p.add_argument("--style-balance", choices=("style", "style+source"), default=d.style_balance,
                    help="fine-tuning draws crops with weight count ** -0.5, counting pieces per style "
                    "or per (style, collection)")
@@ -189,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
         seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
         probe_iters=args.probe_iters, keep_style_head=args.keep_style_head,
-        key_style_input=args.key_style_input, style_balance=args.style_balance)
+        key_style_input=not args.no_key_style_input, style_balance=args.style_balance)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
