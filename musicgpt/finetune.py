@@ -163,6 +163,8 @@ class Batches:
         # macro-F1 needs the rare styles seen; full balancing would replay a 2-piece style to death.
         # With style_balance "style+source", the count is of (style, collection) cells, so that a
         # style's small repertoire (trecento mass movements beside Palestrina's masses) is seen too.
+        if cfg.style_balance not in ("style", "style+source"):
+            raise MusicGPTError(f"style_balance is 'style' or 'style+source', not {cfg.style_balance!r}")
         cells = data.style if cfg.style_balance == "style" else np.array(
             [f"{s}|{source_of(p)}" for s, p in zip(data.style, data.piece_ids)])
         _, inv, counts = np.unique(cells, return_inverse=True, return_counts=True)

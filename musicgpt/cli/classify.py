@@ -150,7 +150,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
     clf = load_classifier(args.model)
     _, test, _ = corpus_data(clf.tok, args.corpus, clf.styles)
-    r = {"model": str(args.model), "corpus": args.corpus, **evaluate(clf, test, args.bars, progress=not args.no_progress)}
+    r = {"model": str(args.model), "corpus": args.corpus,
+         **evaluate(clf, test, args.bars, progress=not args.no_progress)}
     print(json.dumps(r, indent=2) if args.json else summary(r))
     return 0
 
