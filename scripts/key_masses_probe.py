@@ -124,7 +124,7 @@ def main() -> int:
                     help="the head also reads the style, as the classifier's key head does (here the "
                     "true style label, one-hot: an upper bound on what the style head can pass on)")
     ap.add_argument("--hidden", default=str(ClassifierTrainConfig.key_hidden),
-                    help="comma-separated hidden sizes of the key head's MLP to compare (0: linear)")
+                    help="comma-separated hidden sizes of the key head's MLP to compare")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -143,18 +143,23 @@ def main() -> int:
     y = torch.tensor([key_index(t, m) if t >= 0 and m >= 0 else -1 for t, m in zip(fit.tonic, fit.mode)])
     print(f"fit {len(fit)} pieces, calibration hold-out {len(cal)}, test sample {len(test)}; derived weight "
           f"{args.derived_weight} {per_corpus or ''}, {args.per_style} per style", file=sys.stderr)
+    S = len(clf.styles) if args.style_input else 0
+    ok = y >= 0
+    Sf, Sc, St = (style_of(d, S) if S else None for d in (fit, cal, test))
+    Sf_ = Sf[ok] if S else None
+    cache: dict[str, tuple[torch.Tensor, ...]] = {}
     for run, hidden in [(r, int(h)) for r in args.channels.split(",") for h in args.hidden.split(",")]:
         t0 = time.time()
         extra = [] if run == "base" else run.split("+")
-        Xf, Xc, Xt = (masses(d, clf.tables, extra) for d in (fit, cal, test))
-        ok = y >= 0
+        if run not in cache:  # reading the notes is the slow part: once per set of channels
+            cache[run] = tuple(masses(d, clf.tables, extra) for d in (fit, cal, test))
+        Xf, Xc, Xt = cache[run]
         Xf_, y_, w_ = Xf[ok], y[ok], w[ok]
         K = Xf.size(1)
         got = defaultdict(list)
         for seed in range(args.seeds):
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
-            S = len(clf.styles) if args.style_input else 0
             head = KeyHead(1, n_channels=K, proj=0, hidden=hidden, dropout=base.key_dropout, n_context=S)
             opt = torch.optim.AdamW(head.parameters(), lr=base.head_lr, weight_decay=0.05)
             head.train()
@@ -165,16 +170,15 @@ def main() -> int:
                 s = torch.randint(12, (len(b),), generator=gen)  # transposition = rotation
                 x = torch.stack([torch.roll(Xf_[i], int(k), -1) for i, k in zip(b.tolist(), s.tolist())])
                 target = (y_[b] // 8 + s) % 12 * 8 + y_[b] % 8
-                z = head(x, torch.zeros(len(b), K, 12, 1), style_of(fit, S)[ok][b] if S else None)
+                z = head(x, torch.zeros(len(b), K, 12, 1), Sf_[b] if S else None)
                 loss = (F.cross_entropy(z, target, reduction="none") * w_[b]).sum() / w_[b].sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
             head.eval()
-            for name, X, d in (("cal", Xc, cal), ("test", Xt, test)):
+            for name, X, Sx, d in (("cal", Xc, Sc, cal), ("test", Xt, St, test)):
                 with torch.no_grad():
-                    p = torch.softmax(head(X, torch.zeros(len(X), K, 12, 1), style_of(d, S) if S else None),
-                                      -1).numpy()
+                    p = torch.softmax(head(X, torch.zeros(len(X), K, 12, 1), Sx), -1).numpy()
                 for k, v in scores(p.reshape(len(X), 12, 8), d, corpus).items():
                     got[f"{name} {k}"].append(v)
         print(f"{run:<24} hidden {hidden:<4} " + "  ".join(f"{k} {np.mean(v):.3f}" for k, v in got.items())
