@@ -72,6 +72,17 @@ def test_continue_a_midi_file_with_bars_and_only_continuation(trained):
         assert json.loads(path.with_suffix(".json").read_text())["new_tokens"] <= 40
 
 
+def test_continue_with_render_writes_audio_roll_and_score(trained, capsys):
+    tmp, out = trained
+    midi = tmp / "heard.mid"
+    assert main(["continue", "C4 D4 E4 F4 G4:h", "--model", str(out / "best.pt"), "--out", str(midi),
+                 "--length", "1bars", "--render"]) == 0
+    for suffix in (".wav", ".png", ".musicxml"):
+        assert midi.with_suffix(suffix).stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "heard.wav" in printed and "heard.png" in printed and "heard.musicxml" in printed
+
+
 def test_evaluate_reports_transformer_beside_ngrams(trained, capsys):
     _, out = trained
     capsys.readouterr()
@@ -121,8 +132,10 @@ def test_bad_prompts_give_one_clear_line(trained, tmp_path, capsys):
 
 
 def test_help_explains_every_command(capsys):
-    for cmd in (["--help"], ["continue", "--help"], ["train", "--help"], ["evaluate", "--help"]):
+    for cmd in (["--help"], ["continue", "--help"], ["train", "--help"], ["evaluate", "--help"],
+                ["render", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(cmd)
         assert e.value.code == 0
-    assert "note string" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "note string" in printed and "piano roll" in printed

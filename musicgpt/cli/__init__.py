@@ -15,18 +15,19 @@ from musicgpt.errors import MusicGPTError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from musicgpt.cli import classify, corpus, lm
+    from musicgpt.cli import classify, corpus, lm, render
 
     parser = argparse.ArgumentParser(
         prog="musicgpt",
         description="A symbolic-music language model: continue a theme, classify a score, "
-        "build corpora from music21's bundled scores, train and evaluate models.",
+        "render it as audio, piano roll and score, build corpora from music21's bundled scores, train and evaluate models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     corpus.register(sub)
     lm.register(sub)
     classify.register(sub)
+    render.register(sub)
     return parser
 
 

@@ -101,6 +101,8 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
     p.add_argument("--mode", help="mode control token: ionian, dorian, ..., aeolian")
     p.add_argument("--only-continuation", action="store_true", help="write the new notes only")
+    p.add_argument("--render", action="store_true",
+                   help="also write each output's audio (.wav), piano roll (.png) and score (.musicxml)")
     p.set_defaults(func=cmd_continue)
 
 
@@ -151,6 +153,16 @@ def cmd_continue(args: argparse.Namespace) -> int:
         write_text_atomic(path.with_suffix(".json"), json.dumps(record, indent=2))
         print(f"wrote {path} ({result.new_tokens} new tokens, "
               f"{result.continuation.note_num()} new notes, grammar errors {result.error_rate:.3f})")
+        if args.render:
+            from musicgpt.cli.render import render_outputs
+            from musicgpt.render import KINDS, SAMPLE_RATE
+
+            written = result.continuation if args.only_continuation else result.score
+            # the piano roll marks where the header ends and the model's notes begin
+            starts = [n.time for t in result.continuation.tracks for n in t.notes]
+            marks = () if args.only_continuation or not starts else (min(starts),)
+            for line in render_outputs(written, path.with_suffix(""), KINDS, SAMPLE_RATE, marks=marks):
+                print(line)
     return 0
 
 

@@ -1,0 +1,82 @@
+"""`musicgpt render`: audio, piano roll and score of any score file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from musicgpt.errors import MusicGPTError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from musicgpt.render import SAMPLE_RATE
+
+    p = sub.add_parser(
+        "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score",
+        description="Write FILE's audio (STEM.wav: an organ-like synthesis, no sound font "
+        "needed), its piano roll (STEM.png: one colour per track, in the file's track order blue, red, "
+        "green, orange, purple; bar lines grey) and its score (STEM.musicxml, for MuseScore and other notation programs), beside "
+        "FILE or in --out-dir. FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
+        "--wav --roll --score, all three are written. A file that cannot be read is reported and "
+        "the others are still rendered; the exit status is then non-zero.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--wav", action="store_true", help="write the audio")
+    p.add_argument("--roll", action="store_true", help="write the piano roll")
+    p.add_argument("--score", action="store_true", help="write the MusicXML score")
+    p.add_argument("--out-dir", type=Path, help="folder for the outputs (default: beside each FILE)")
+    p.add_argument("--bars", type=int, help="render only the first N bars")
+    p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="audio sample rate in Hz")
+    p.set_defaults(func=cmd_render)
+
+
+def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
+    from musicgpt.render import KINDS
+
+    chosen = tuple(k for k, on in zip(KINDS, (args.wav, args.roll, args.score)) if on)
+    return chosen or KINDS
+
+
+def describe(path: Path, score) -> str:
+    """'wrote X.wav (12.3 s)' and the like, for the user."""
+    if path.suffix == ".wav":
+        return f"wrote {path} ({score.to('second').end():.1f} s of audio)"
+    return f"wrote {path}"
+
+
+def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
+                   source: Path | None = None, marks: tuple[int, ...] = ()) -> list[str]:
+    """Render `score` to STEM.*; refuse to overwrite the file it was read from."""
+    from musicgpt.render import SUFFIX, render
+
+    for kind in kinds:
+        target = stem.with_name(stem.name + SUFFIX[kind])
+        if source is not None and target.exists() and target.resolve() == source.resolve():
+            raise MusicGPTError(f"{source}: rendering would overwrite it; pass --out-dir DIR")
+    if sample_rate < 8000:
+        raise MusicGPTError(f"--sample-rate {sample_rate} is too low; use 8000 Hz or more")
+    return [describe(p, score) for p in render(score, stem, kinds, sample_rate, marks)]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from musicgpt.continuation import first_bars
+    from musicgpt.midi_io import load_score
+
+    if args.bars is not None and args.bars < 1:
+        raise MusicGPTError("--bars must be at least 1")
+    kinds = kinds_of(args)
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            score = load_score(path)
+            if args.bars:
+                score = first_bars(score, args.bars)
+            stem = (args.out_dir or path.parent) / path.stem
+            for line in render_outputs(score, stem, kinds, args.sample_rate, source=path):
+                print(line)
+        except MusicGPTError as exc:
+            print(f"musicgpt: error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
