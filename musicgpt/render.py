@@ -3,10 +3,12 @@
 Everything starts from the package's one score type (`symusic.Score`), so a continuation, a
 corpus MIDI file and a user's MusicXML render the same way. Every file is written atomically.
 
-- Audio is synthesised here, not by pretty_midi's `synthesize`: that one sums bare sine waves
-  that start and stop at full amplitude, which clicks at every note boundary. Ours gives each
-  note a few organ-like harmonics (the MIDI programs we write are organ sounds), a 10 ms attack
-  and a short release. No sound font is needed, so it works on any machine.
+- Audio is synthesised here, not by pretty_midi's `synthesize`: that one decays every note
+  exponentially (a held note falls to a third of its level in one second, like a plucked
+  string), while this music is sung or played on the organ, and the long notes of a mass would
+  fade out half-way. Ours holds each note at a steady level, with a few organ-like harmonics
+  (the MIDI programs we write are organ sounds), a 10 ms attack and an 80 ms release. No sound
+  font is needed, so it works on any machine.
 - The piano roll is drawn into a numpy array and written as PNG with zlib (no image library is
   among the dependencies, and a PNG is ~30 lines).
 - The score is music21's: it reads our MIDI (quantising onsets and durations, splitting
