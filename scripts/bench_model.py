@@ -34,14 +34,23 @@ from musicgpt.model import GPT  # noqa: E402
 from musicgpt.train import train_step  # noqa: E402
 
 
-def matmul_flops(n: int, repeats: int) -> float:
-    """Best fp32 FLOP/s of an n x n by n x n torch.matmul."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops(n: int, repeats: int, device: torch.device = torch.device("cpu")) -> float:
+    """Best FLOP/s of an n x n by n x n torch.matmul: fp32 on the CPU, bf16 on a GPU (the
+    precision the trainer's autocast uses there)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     torch.matmul(a, b)
+    sync(device)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         torch.matmul(a, b)
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best
 
@@ -51,29 +60,34 @@ def flops_per_token(model: GPT, T: int) -> float:
     return 6 * model.num_params(non_embedding=True) + 12 * c.n_layer * T * c.d_model
 
 
-def train_tokens_per_s(cfg: ModelConfig, batch: int, steps: int, warmup: int, foreach: bool) -> float:
-    """Median tokens/s of the trainer's own step (forward, backward, clip, AdamW)."""
+def train_tokens_per_s(cfg: ModelConfig, batch: int, steps: int, warmup: int, foreach: bool,
+                       device: torch.device = torch.device("cpu")) -> float:
+    """Median tokens/s of the trainer's own step (forward, backward, clip, AdamW); on a GPU
+    with the trainer's bf16 autocast."""
     torch.manual_seed(0)
-    model = GPT(cfg).train()
-    opt = model.configure_optimizer(0.1, 1e-3)
+    model = GPT(cfg).to(device).train()
+    opt = model.configure_optimizer(0.1, 1e-3, device_type=device.type)
     if foreach:  # the unfused multi-tensor AdamW, to compare with the fused default
         opt = torch.optim.AdamW(opt.param_groups, lr=1e-3, betas=(0.9, 0.95), foreach=True)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(cfg.vocab_size, (batch, cfg.context), generator=g)
-    y = torch.randint(cfg.vocab_size, (batch, cfg.context), generator=g)
+    x = torch.randint(cfg.vocab_size, (batch, cfg.context), generator=g).to(device)
+    y = torch.randint(cfg.vocab_size, (batch, cfg.context), generator=g).to(device)
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        train_step(model, opt, x, y, grad_clip=1.0)
+        train_step(model, opt, x, y, grad_clip=1.0, autocast=autocast)
+        sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return batch * cfg.context / statistics.median(times)
 
 
-def gen_tokens_per_s(cfg: ModelConfig, total: int, use_cache: bool, prompt_len: int = 16) -> float:
+def gen_tokens_per_s(cfg: ModelConfig, total: int, use_cache: bool, prompt_len: int = 16,
+                     device: torch.device = torch.device("cpu")) -> float:
     """New tokens/s at batch 1, sampling from a random model until `total` tokens in all."""
     torch.manual_seed(0)
-    model = GPT(cfg).eval()
+    model = GPT(cfg).to(device).eval()
     prompt = torch.randint(cfg.vocab_size, (prompt_len,), generator=torch.Generator().manual_seed(0))
     sample(model, prompt.tolist(), 4, generator=torch.Generator().manual_seed(0), use_cache=use_cache)
     t0 = time.perf_counter()
@@ -116,6 +130,7 @@ def main() -> None:
                    help="also time training with dropout 0 and with foreach (unfused) AdamW, and "
                    "cached generation with the training thread count")
     p.add_argument("--note", default="", help="a line added to the doc section")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when present)")
     p.add_argument("--out", type=Path, help="append the results, with the machine, to this markdown file")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -124,17 +139,21 @@ def main() -> None:
 
     cfg = ModelConfig(vocab_size=args.vocab_size, context=args.context, n_layer=args.n_layer,
                       n_head=args.n_head, d_model=args.d_model, dropout=args.dropout)
+    from musicgpt.train import resolve_device
+
+    device = resolve_device(args.device)
     load0 = os.getloadavg()
-    peak = matmul_flops(args.matmul_n, args.matmul_repeats)
+    peak = matmul_flops(args.matmul_n, args.matmul_repeats, device)
     fpt = flops_per_token(GPT(cfg), cfg.context)
-    rows = [("fp32 matmul", f"{args.matmul_n}² torch.matmul, best of {args.matmul_repeats}",
+    rows = [("bf16 matmul" if device.type == "cuda" else "fp32 matmul",
+             f"{args.matmul_n}² torch.matmul, best of {args.matmul_repeats}",
              f"{peak / 1e9:.1f} GFLOP/s", "")]
     variants = [("training", cfg, False)]
     if args.compare:
         variants += [("training, dropout 0", dataclasses.replace(cfg, dropout=0.0), False),
                      ("training, foreach AdamW", cfg, True)]
     for label, vcfg, foreach in variants:
-        tps = train_tokens_per_s(vcfg, args.batch, args.train_steps, args.warmup_steps, foreach)
+        tps = train_tokens_per_s(vcfg, args.batch, args.train_steps, args.warmup_steps, foreach, device)
         rows.append((label, f"batch {args.batch}×{vcfg.context}, median of {args.train_steps} steps",
                      f"{tps:,.0f} tokens/s", f"MFU {tps * fpt / peak:.1%}"))
     train_threads = torch.get_num_threads()
@@ -143,14 +162,14 @@ def main() -> None:
         gcfg = dataclasses.replace(cfg, context=max(cfg.context, total), dropout=0.0)
         setting = f"batch 1, {total} tokens, context {gcfg.context}"
         torch.set_num_threads(gen_threads)
-        speeds = {c: gen_tokens_per_s(gcfg, total, c) for c in (False, True)}
+        speeds = {c: gen_tokens_per_s(gcfg, total, c, device=device) for c in (False, True)}
         for c in (False, True):
             rows.append((f"generation, {'KV cache' if c else 'no cache'}, {gen_threads} thread(s)",
                          setting, f"{speeds[c]:,.1f} tokens/s",
                          f"cache {speeds[True] / speeds[False]:.1f}× faster" if c else ""))
         if args.compare and gen_threads != train_threads:
             torch.set_num_threads(train_threads)
-            tps = gen_tokens_per_s(gcfg, total, True)
+            tps = gen_tokens_per_s(gcfg, total, True, device=device)
             rows.append((f"generation, KV cache, {train_threads} thread(s)", setting, f"{tps:,.1f} tokens/s", ""))
         torch.set_num_threads(train_threads)
 
@@ -158,7 +177,7 @@ def main() -> None:
     head = (f"Model: {args.n_layer} layers, {args.n_head} heads, d_model {args.d_model}, vocab "
             f"{args.vocab_size}, context {args.context}, dropout {args.dropout}; N = {n / 1e6:.2f}M "
             f"matmul parameters; FLOPs/token = 6N + 12·L·T·d = {fpt / 1e6:.1f}M. "
-            f"torch threads: {train_threads} (training), {gen_threads} (generation). "
+            f"Device: {device}. torch threads: {train_threads} (training), {gen_threads} (generation). "
             f"Load average before/after: {load0[0]:.1f}/{os.getloadavg()[0]:.1f}.")
     table = ["| measurement | setting | result | |", "|---|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -167,7 +186,9 @@ def main() -> None:
     if args.out:
         cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         section = (f"\n## {datetime.date.today().isoformat()}: `{cmd}`\n\n"
-                   f"- machine: {machine()}\n- torch {torch.__version__}, Python {platform.python_version()}\n"
+                   f"- machine: {machine()}"
+                   + (f"; GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
+                   + f"\n- torch {torch.__version__}, Python {platform.python_version()}\n"
                    + (f"- {args.note}\n" if args.note else "") + "\n" + text)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         if not args.out.exists():

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bars", type=int, help="look only at the first N bars")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu or cuda")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -148,9 +149,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
-    clf = load_classifier(args.model)
+    import torch
+
+    from musicgpt.train import resolve_device
+
+    device = resolve_device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MusicGPTError("--device cuda: no CUDA device is available; use --device cpu")
+    clf = load_classifier(args.model, device=str(device))
     _, test, _ = corpus_data(clf.tok, args.corpus, clf.styles)
-    r = {"model": str(args.model), "corpus": args.corpus,
+    r = {"model": str(args.model), "corpus": args.corpus, "device": str(device),
          **evaluate(clf, test, args.bars, progress=not args.no_progress)}
     print(json.dumps(r, indent=2) if args.json else summary(r))
     return 0
@@ -159,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def summary(r: dict) -> str:
     """A few lines a person reads; --json has everything."""
     lines = [f"{r.get('corpus', '')} test split: {r['pieces']} pieces, bars {r['bars']}, "
-             f"{1000 * r['seconds_per_piece']:.0f} ms/piece"]
+             f"{1000 * r['seconds_per_piece']:.0f} ms/piece" + (f" on {r['device']}" if "device" in r else "")]
     if "style" in r:
         s = r["style"]
         lines.append(f"style       accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
