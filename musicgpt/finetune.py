@@ -26,6 +26,7 @@ from musicgpt.errors import MusicGPTError
 from musicgpt.keyhead import KeyHead
 from musicgpt.model import GPT
 from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.train import resolve_device
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ClassifierTrainConfig:
     # collection a piece comes from: palestrina, trecento, oneills1850, ...)
     style_balance: str = "style"
     seed: int = 0
+    device: str = "auto"  # auto: a CUDA GPU when present, else the CPU
 
 
 def with_heads(model: GPT, n_style: int, cfg: ClassifierTrainConfig) -> tuple[GPT, KeyHead]:
@@ -245,9 +247,15 @@ def _lr_factor(step: int, cfg: ClassifierTrainConfig) -> float:
     return 0.1 + 0.45 * (1 + math.cos(math.pi * frac))
 
 
+def _on(device: torch.device, b: dict) -> dict:
+    """The batch's label and weight tensors on `device` (the crops stay numpy ids)."""
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+
+
 def _fine_tune(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfig, gen: torch.Generator,
                on_log: Callable[[dict], None] | None) -> None:
     """Body and heads trained together, one batch of crops (one window each) per step."""
+    device = next(clf.model.parameters()).device
     heads = [p for n, p in clf.model.named_parameters() if n.startswith("style_head")]
     heads += list(clf.key_head.parameters())
     body = [p for n, p in clf.model.named_parameters() if not n.startswith("style_head")]
@@ -260,7 +268,7 @@ def _fine_tune(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfig, ge
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = g["base"] * _lr_factor(step, cfg)
-        b = batches(gen)
+        b = _on(device, batches(gen))
         loss = _losses(clf, *clf.features(b["chunks"]), b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -319,10 +327,12 @@ def _probe(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfig, gen: t
                     feats["w_key"].append(1.0 if data.human_mode[i] else cfg.derived_mode_weight)
             if on_log and (n // 8) % 25 == 0:
                 on_log({"pieces": n, "of": total, "features": "whole pieces", "s": round(time.time() - t0, 1)})
-    X = {k: torch.stack(v) if k in ("mean", "mass", "state") else torch.tensor(v) for k, v in feats.items()}
+    device = next(clf.model.parameters()).device
+    X = {k: torch.stack(v) if k in ("mean", "mass", "state") else torch.tensor(v, device=device)
+         for k, v in feats.items()}
     # rare styles weigh more, as count ** -0.5 (Batches draws pieces the same way)
-    _, inv, counts = np.unique(X["style"].numpy(), return_inverse=True, return_counts=True)
-    X["w_style"] = X["w_style"] * torch.from_numpy(counts[inv] ** -0.5).float()
+    _, inv, counts = np.unique(X["style"].cpu().numpy(), return_inverse=True, return_counts=True)
+    X["w_style"] = X["w_style"] * torch.from_numpy(counts[inv] ** -0.5).float().to(device)
     heads = [p for n, p in clf.model.named_parameters() if n.startswith("style_head")]
     heads += list(clf.key_head.parameters())
     opt = torch.optim.AdamW(heads, lr=cfg.head_lr, weight_decay=0.05)
@@ -331,7 +341,7 @@ def _probe(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfig, gen: t
     for it in range(cfg.probe_iters):
         for g in opt.param_groups:
             g["lr"] = cfg.head_lr * 0.5 * (1 + math.cos(math.pi * it / cfg.probe_iters))
-        b = torch.randint(N, (min(cfg.probe_batch, N),), generator=gen)
+        b = torch.randint(N, (min(cfg.probe_batch, N),), generator=gen).to(device)
         loss = _losses(clf, X["mean"][b], X["mass"][b], X["state"][b].float(),
                        {k: X[k][b] for k in ("style", "key", "w_style", "w_key")})
         opt.zero_grad(set_to_none=True)
@@ -352,6 +362,11 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
     if cfg.scratch:
         model = GPT(model.cfg)
     model, key_head = with_heads(model, len(styles), cfg)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MusicGPTError("--device cuda: no CUDA device is available; use --device cpu")
+    model.to(device)
+    key_head.to(device)
     fit, cal = hold_out(data, cfg.calib_fraction, cfg.seed)
     if not len(fit):
         raise MusicGPTError("no training pieces left after the calibration hold-out")

@@ -53,7 +53,8 @@ def data_of(tok, items) -> Labelled:
 
 def quick(steps: int = 60, **kw) -> ClassifierTrainConfig:
     return ClassifierTrainConfig(**{"steps": steps, "batch_size": 8, "window": 96, "head_lr": 1e-2,
-                                    "lr": 2e-3, "warmup": 5, "calib_fraction": 0.0, **kw})
+                                    "lr": 2e-3, "warmup": 5, "calib_fraction": 0.0, "device": "cpu",
+                                    **kw})
 
 
 @pytest.fixture(scope="module")

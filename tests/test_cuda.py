@@ -69,3 +69,21 @@ def test_continuation_with_the_model_on_cuda_is_valid():
                             sample_cfg=SampleConfig(temperature=0.9),
                             generator=torch.Generator().manual_seed(0))
     assert result.error_rate == 0.0 and result.continuation.note_num() > 0
+
+
+def test_classifier_heads_train_on_cuda():
+    from tests.test_classify import STYLES, data_of, made_up, quick, tiny_lm
+
+    from musicgpt.classify import evaluate
+    from musicgpt.config import MODES, TokenizerConfig
+    from musicgpt.finetune import train_heads
+    from musicgpt.tokenizer import MusicTokenizer
+
+    tok = MusicTokenizer.create(TokenizerConfig(), STYLES, MODES)
+    data = data_of(tok, [(made_up(s, seed), s, 0, "ionian") for s in range(3) for seed in range(3)])
+    tuned = train_heads(tiny_lm(tok), tok, STYLES, data, quick(60, device="cuda"))
+    assert next(tuned.model.parameters()).is_cuda
+    assert evaluate(tuned, data)["style"]["accuracy"] == 1.0
+    probe = train_heads(tiny_lm(tok), tok, STYLES, data,
+                        quick(0, freeze=True, probe_iters=150, probe_batch=16, device="cuda"))
+    assert evaluate(probe, data)["style"]["accuracy"] == 1.0

@@ -90,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--derived-mode-weight", type=float, default=d.derived_mode_weight,
                    help="loss weight of derived (not human) mode labels; 0 ignores them")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto (a CUDA GPU when present), cpu or cuda")
     p.add_argument("--half", action="store_true", help="store fp16 weights (for shipping)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     p.set_defaults(func=cmd_train)
@@ -197,7 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
         seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
         probe_iters=args.probe_iters, keep_style_head=args.keep_style_head,
-        key_style_input=not args.no_key_style_input, style_balance=args.style_balance)
+        key_style_input=not args.no_key_style_input, style_balance=args.style_balance,
+        device=args.device)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))
