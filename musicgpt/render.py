@@ -31,6 +31,7 @@ import symusic
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
+from musicgpt.midi_io import one_line
 
 SAMPLE_RATE = 22050
 HARMONICS = (1.0, 0.5, 0.3, 0.15)  # amplitude of partials 1..4: a soft organ flue stop
@@ -172,7 +173,11 @@ def to_music21(score: symusic.Score):
     with tempfile.TemporaryDirectory() as d:
         mid = Path(d) / "score.mid"
         score.dump_midi(str(mid))
-        m21 = converter.parse(str(mid), format="midi", forceSource=True)
+        try:
+            m21 = converter.parse(str(mid), format="midi", forceSource=True)
+        except Exception as exc:  # music21 raises many types on MIDI it cannot notate
+            raise MusicGPTError(f"music21 could not notate this score ({one_line(exc)}); "
+                                "the audio and piano roll do not need it (--wav --roll)") from exc
     names = [t.name for t in score.tracks if not t.is_drum and len(t.notes)]
     for k, part in enumerate(m21.parts):
         name = names[k] if k < len(names) and names[k] else f"Voice {k + 1}"
@@ -189,7 +194,11 @@ def write_musicxml(score: symusic.Score, path: str | Path, title: str | None = N
     m21.metadata = m21.metadata or metadata.Metadata()
     m21.metadata.title = title or Path(path).stem
     with atomic_path(path) as tmp:
-        m21.write("musicxml", fp=str(tmp))
+        try:
+            m21.write("musicxml", fp=str(tmp))
+        except Exception as exc:  # music21's MusicXML exporter refuses some streams
+            raise MusicGPTError(f"music21 could not write MusicXML for this score ({one_line(exc)}); "
+                                "the audio and piano roll do not need it (--wav --roll)") from exc
 
 
 # -------------------------------------------------------------------------------- together
