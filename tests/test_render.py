@@ -137,6 +137,8 @@ def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
     assert main(["render", str(xml), "--score"]) == 1
     assert "would overwrite" in capsys.readouterr().err
     assert xml.read_bytes() == before
+    assert main(["render", str(xml), "--wav", "--sample-rate", "100"]) == 2
+    assert "too low" in capsys.readouterr().err
     assert main(["render", str(xml), "--roll", "--bars", "2"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.musicxml", "c.png"]
     img = decode_png((tmp_path / "c.png").read_bytes())

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wav", action="store_true", help="write the audio")
     p.add_argument("--roll", action="store_true", help="write the piano roll")
     p.add_argument("--score", action="store_true", help="write the MusicXML score")
-    p.add_argument("--out-dir", type=Path, help="folder for the outputs (default: beside each FILE)")
+    p.add_argument("--out-dir", type=Path, help="folder for the outputs; None: beside each FILE")
     p.add_argument("--bars", type=int, help="render only the first N bars")
     p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="audio sample rate in Hz")
     p.set_defaults(func=cmd_render)
@@ -54,8 +54,6 @@ def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
         target = stem.with_name(stem.name + SUFFIX[kind])
         if source is not None and target.exists() and target.resolve() == source.resolve():
             raise MusicGPTError(f"{source}: rendering would overwrite it; pass --out-dir DIR")
-    if sample_rate < 8000:
-        raise MusicGPTError(f"--sample-rate {sample_rate} is too low; use 8000 Hz or more")
     return [describe(p, score) for p in render(score, stem, kinds, sample_rate, marks)]
 
 
@@ -65,6 +63,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.bars is not None and args.bars < 1:
         raise MusicGPTError("--bars must be at least 1")
+    if args.sample_rate < 8000:
+        raise MusicGPTError(f"--sample-rate {args.sample_rate} is too low; use 8000 Hz or more")
     kinds = kinds_of(args)
     failed = 0
     for name in args.files:
