@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicgpt",
         description="A symbolic-music language model: continue a theme, classify a score, "
-        "render it as audio, piano roll and score, build corpora from music21's bundled scores, train and evaluate models.",
+        "render it as audio, piano roll and score, build corpora from music21's bundled scores, "
+        "train and evaluate models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -15,9 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score",
         description="Write FILE's audio (STEM.wav: an organ-like synthesis, no sound font "
-        "needed), its piano roll (STEM.png: one colour per track, in the file's track order blue, red, "
-        "green, orange, purple; bar lines grey) and its score (STEM.musicxml, for MuseScore and other notation programs), beside "
-        "FILE or in --out-dir. FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
+        "needed), its piano roll (STEM.png: one colour per track, in the file's track order "
+        "blue, red, green, orange, purple; bar lines grey) and its score (STEM.musicxml, for "
+        "MuseScore and other notation programs), beside FILE or in --out-dir. FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
         "--wav --roll --score, all three are written. A file that cannot be read is reported and "
         "the others are still rendered; the exit status is then non-zero.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
