@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import symusic
+from miditok.utils import get_bars_ticks
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
@@ -87,20 +88,6 @@ def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int = SAMPLE_RAT
 
 
 # ------------------------------------------------------------------------------ piano roll
-def bar_starts(score: symusic.Score) -> list[int]:
-    """Tick of every bar line up to the end, following the time-signature changes."""
-    tpq, end = score.ticks_per_quarter, score.end()
-    sigs = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures) or [(0, 4, 4)]
-    if sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
-    bars: list[int] = []
-    for i, (time, num, den) in enumerate(sigs):
-        stop = sigs[i + 1][0] if i + 1 < len(sigs) else end
-        length = max(1, round(tpq * num * 4 / den))
-        bars.extend(range(time, max(stop, time + 1), length))
-    return [b for b in bars if b <= end]
-
-
 def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: int = 5,
                max_width: int = 12000, marks: Sequence[int] = ()) -> np.ndarray:
     """(H, W, 3) uint8 image: time left to right, pitch bottom to top, one colour per track.
@@ -132,8 +119,8 @@ def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: 
             img[y_of(p):y_of(p) + px_per_semitone] = 243
         if p % 12 == 0:
             img[y_of(p) + px_per_semitone - 1] = 190
-    for b in bar_starts(score):
-        img[:, x_of(b)] = 170
+    for b in get_bars_ticks(score):  # MidiTok's bar lines, following time-signature changes
+        img[:, min(x_of(b), width - 1)] = 170
     for i, time, dur, pitch in notes:
         colour = PALETTE[i % len(PALETTE)]
         x0, x1 = x_of(time), max(x_of(time + dur), x_of(time) + 2)
