@@ -255,21 +255,27 @@ def main() -> int:
     return 0
 
 
+def holdout_sample(clf, corpus: str, per_style: int) -> tuple[Labelled, dict[str, dict]]:
+    """The calibration hold-out (train groups train-classifier holds out), sampled like the test
+    sample; and the train rows by id."""
+    cfg = ClassifierTrainConfig()
+    byid = {r["id"]: r for r in split_rows(corpus)["train"]}
+    train, _, _ = corpus_data(clf.tok, corpus, clf.styles)
+    _, cal = hold_out(train, cfg.calib_fraction, cfg.seed)
+    wanted = {r["id"] for r in sample_test([byid[p] for p in cal.piece_ids], per_style)}
+    return cal.subset([i for i, p in enumerate(cal.piece_ids) if p in wanted]), byid
+
+
 def holdout_report(args: argparse.Namespace) -> int:
     """Whole-piece figures of trained classifiers on the calibration hold-out (its temperatures
     were fitted there, so its ECE is in-sample; accuracies are not)."""
-    cfg = ClassifierTrainConfig()
-    byid = {r["id"]: r for r in split_rows(args.corpus)["train"]}
     out: dict = {"command": "python " + " ".join(sys.argv), "heads": {}}
     print("| model | pieces (human) | mode (human) | tonic+mode (human) | mode (human, per work) "
           "| mode (all) | tonic+mode (all) | style acc | style macro-F1 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, path in (c.split("=", 1) for c in args.classifier):
         clf = load_classifier(Path(path))
-        train, _, _ = corpus_data(clf.tok, args.corpus, clf.styles)
-        _, cal = hold_out(train, cfg.calib_fraction, cfg.seed)
-        wanted = {r["id"] for r in sample_test([byid[p] for p in cal.piece_ids], args.test_per_style)}
-        cal = cal.subset([i for i, p in enumerate(cal.piece_ids) if p in wanted])
+        cal, _ = holdout_sample(clf, args.corpus, args.test_per_style)
         e = evaluate(clf, cal)
         k, st = e["key"], e["style"]
         out["heads"][name] = e

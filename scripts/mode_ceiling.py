@@ -23,11 +23,11 @@ import symusic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_classifier import sample_test  # noqa: E402
+from eval_classifier import holdout_sample, sample_test  # noqa: E402
 from musicgpt import corpora  # noqa: E402
 from musicgpt.baselines import final_scale_rule, pitch_profiles, tonic_index  # noqa: E402
 from musicgpt.classify import load_classifier  # noqa: E402
-from musicgpt.finetune import ClassifierTrainConfig, corpus_data, hold_out  # noqa: E402
+from musicgpt.finetune import corpus_data  # noqa: E402
 from musicgpt.lm import split_rows  # noqa: E402
 
 DEGREES = {0: "the final", 7: "the fifth", 5: "the fourth", 3: "the minor third"}
@@ -35,18 +35,12 @@ DEGREES = {0: "the final", 7: "the fifth", 5: "the fourth", 3: "the minor third"
 
 def pieces(clf, which: str, per_style: int):
     """(Labelled subset, rows by id) for the test sample or the calibration hold-out."""
-    rows = split_rows("all")
-    train, test, _ = corpus_data(clf.tok, "all", clf.styles)
     if which == "holdout":
-        byid = {r["id"]: r for r in rows["train"]}
-        _, data = hold_out(train, ClassifierTrainConfig().calib_fraction, ClassifierTrainConfig().seed)
-        wanted = {r["id"] for r in sample_test([byid[p] for p in data.piece_ids], per_style)}
-    else:
-        byid = {r["id"]: r for r in rows["test"]}
-        data = test
-        wanted = {r["id"] for r in sample_test(rows["test"], per_style)}
-    data = data.subset([i for i, p in enumerate(data.piece_ids) if p in wanted])
-    return data, byid
+        return holdout_sample(clf, "all", per_style)
+    rows = split_rows("all")["test"]
+    _, test, _ = corpus_data(clf.tok, "all", clf.styles)
+    wanted = {r["id"] for r in sample_test(rows, per_style)}
+    return test.subset([i for i, p in enumerate(test.piece_ids) if p in wanted]), {r["id"]: r for r in rows}
 
 
 def last_bass_degree(score: symusic.Score, tonic: int) -> int:
