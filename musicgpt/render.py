@@ -45,6 +45,12 @@ PALETTE = np.array([
     (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207),
 ], dtype=np.uint8)
 BLACK_KEYS = {1, 3, 6, 8, 10}
+# 3 x 5 pixel glyphs for the octave labels in the piano roll's left margin ("C4" = middle C)
+GLYPHS = {ch: np.array([[c == "#" for c in row] for row in rows.split()], dtype=bool) for ch, rows in {
+    "C": "### #.. #.. #.. ###", "0": "### #.# #.# #.# ###", "1": ".#. ##. .#. .#. ###",
+    "2": "### ..# ### #.. ###", "3": "### ..# ### ..# ###", "4": "#.# #.# ### ..# ..#",
+    "5": "### #.. ### ..# ###", "6": "### #.. ### #.# ###", "7": "### ..# ..# ..# ..#",
+    "8": "### #.# ### #.# ###", "9": "### #.# ### ..# ###"}.items()}
 
 
 # ---------------------------------------------------------------------------------- audio
@@ -92,7 +98,8 @@ def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: 
                max_width: int = 12000, marks: Sequence[int] = ()) -> np.ndarray:
     """(H, W, 3) uint8 image: time left to right, pitch bottom to top, one colour per track.
 
-    Rows of black keys are shaded, every C has a line under it, bar lines are grey, and each
+    Rows of black keys are shaded, every C has a line under it and its name in the left margin
+    (C4 is middle C, when rows are at least 5 pixels high), bar lines are grey, and each
     note's first column is darker so that repeated notes stay apart. Each tick in `marks` gets
     a dashed black line (where a continuation starts)."""
     notes = [(i, n.time, n.duration, n.pitch) for i, t in enumerate(score.tracks) if not t.is_drum
@@ -119,6 +126,10 @@ def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: 
             img[y_of(p):y_of(p) + px_per_semitone] = 243
         if p % 12 == 0:
             img[y_of(p) + px_per_semitone - 1] = 190
+            if px_per_semitone >= 5 and p >= 12:  # "C4" in the margin, bottom-aligned in its row
+                for k, ch in enumerate(f"C{p // 12 - 1}"):
+                    y = y_of(p) + px_per_semitone - 5
+                    img[y:y + 5, 1 + 4 * k:4 + 4 * k][GLYPHS[ch]] = 60
     for b in get_bars_ticks(score):  # MidiTok's bar lines, following time-signature changes
         img[:, min(x_of(b), width - 1)] = 170
     for i, time, dur, pitch in notes:

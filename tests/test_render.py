@@ -94,6 +94,14 @@ def test_piano_roll_png_decodes_to_the_notes_drawn(tmp_path):
     assert (back[:, 10 + 20 - 1:10 + 20 + 1] == 0).any()            # the dashed mark at tick 480
 
 
+def test_each_c_is_named_in_the_margin():
+    img = render.piano_roll(_one_note(60), px_per_semitone=5)  # rows for pitches 62 down to 58
+    band = img[(62 - 60) * 5:(62 - 60) * 5 + 5]                  # the C4 row
+    assert ((band[:, 1:4, 0] == 60) == render.GLYPHS["C"]).all()
+    assert ((band[:, 5:8, 0] == 60) == render.GLYPHS["4"]).all()
+    assert not (img[:(62 - 60) * 5, :9] == 60).any()             # no other label
+
+
 def test_bar_lines_follow_time_signature_changes():
     s = _one_note(48, quarters=11.0)  # pitch 48: the note's band is the bottom rows
     s.time_signatures.append(symusic.TimeSignature(0, 4, 4))
