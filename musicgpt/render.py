@@ -106,11 +106,11 @@ def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: 
              for n in t.notes]
     if not notes:
         raise MusicGPTError("nothing to draw: the score has no pitched notes")
+    margin = 10  # left and right; the octave labels sit in the left one
     tpq, end = score.ticks_per_quarter, max(t + d for _, t, d, _ in notes)
-    px_per_quarter = max(1, min(px_per_quarter, (max_width - 20) * tpq // max(1, end)))
+    px_per_quarter = max(1, min(px_per_quarter, (max_width - 2 * margin) * tpq // max(1, end)))
     lo = min(p for *_, p in notes) - 2
     hi = max(p for *_, p in notes) + 2
-    margin = 10
     width = margin * 2 + math.ceil(end / tpq * px_per_quarter) + 1
     height = (hi - lo + 1) * px_per_semitone
 
