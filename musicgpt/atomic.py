@@ -5,8 +5,29 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from musicgpt.errors import MusicGPTError
+
+
+class WriteError(MusicGPTError, OSError):
+    """An output that cannot be written. It is an OSError too, so code that tolerates a failed
+    write (a cache) still catches it; its message names the target, never a temporary file."""
+
+
+def check_writable(paths: Iterable[str | os.PathLike]) -> None:
+    """Refuse, before anything is written, an output that is a folder, a device or other special
+    file (replacing it would destroy it), or whose folder is a file."""
+    for path in map(Path, paths):
+        if path.exists() and not path.is_file():
+            raise WriteError(f"cannot write {path}: it exists and is not a regular file "
+                             "(a folder or a device); choose another path")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise WriteError(f"cannot write {path}: {parent} is a file, not a folder")
+                break
 
 
 @contextlib.contextmanager
@@ -14,11 +35,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
     Usage: `with atomic_path(out) as tmp: write_to(tmp)`. On an exception the temporary file is
-    removed and `path` is left as it was.
+    removed and `path` is left as it was. `path` must be a regular file or not exist yet; a
+    system error (no space, no permission) becomes a WriteError naming `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_writable([path])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -28,6 +54,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except WriteError:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
