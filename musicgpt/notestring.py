@@ -30,7 +30,8 @@ _METER = re.compile(r"^(\d+)/(\d+)$")
 
 def looks_like_notes(text: str) -> bool:
     """True when `text` reads as a note string rather than a file name."""
-    first = text.split()[0] if text.split() else ""
+    words = text.replace(",", " ").split()
+    first = words[0] if words else ""
     head = first.split(":")[0].split("+")[0]
     return bool(_NOTE.match(head) or head.upper() == "R" or _METER.match(first))
 
@@ -78,7 +79,11 @@ def parse_notes(text: str) -> symusic.Score:
         if dtext:
             dur = _duration(dtext)
         ticks = int(round(dur * TPQ))
+        if ticks < 1:
+            raise MusicGPTError(f"duration in {item!r} is too short: the shortest is 1/{TPQ} of a quarter note")
         if head.upper() != "R":
+            if "" in head.split("+"):
+                raise MusicGPTError(f"bad chord {item!r}: join its notes with + and no spaces, e.g. C4+E4+G4")
             for p in head.split("+"):
                 track.notes.append(symusic.Note(int(now * TPQ), ticks, _pitch(p), 80))
         now += dur

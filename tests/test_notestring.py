@@ -29,8 +29,16 @@ def test_bad_strings_raise_clear_errors(bad):
         parse_notes(bad)
 
 
+def test_a_note_too_short_to_write_and_a_broken_chord_are_named():
+    with pytest.raises(MusicGPTError, match="too short"):
+        parse_notes("C4:0.001 D4")  # under one tick: it would vanish from the output
+    with pytest.raises(MusicGPTError, match="bad chord 'C4\\+'"):
+        parse_notes("C4+ D4")
+
+
 def test_note_strings_are_told_from_file_names():
     assert looks_like_notes("C4 D4 E4")
     assert looks_like_notes("3/4 G4")
+    assert looks_like_notes("C4,D4,E4") and looks_like_notes("C4, D4, E4")
     assert not looks_like_notes("chorale.mid")
     assert not looks_like_notes("my_theme.xml")
