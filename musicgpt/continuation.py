@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
     """A file (MIDI, MusicXML, kern, ABC) or a note string, cut to its first `bars` bars."""
+    if not prompt.strip():
+        raise MusicGPTError("the prompt is empty; give a score file or a note string such as \"C4 D4 E4 F4 G4:h\"")
     path = Path(prompt).expanduser()
     if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES:
         score = parse_notes(prompt)
@@ -58,6 +60,7 @@ class Continuation:
     prompt_tokens: int
     new_tokens: int
     error_rate: float  # MidiTok's share of ungrammatical tokens; 0 for a valid sequence
+    new_bars: int | None = None  # bars begun after the header's last bar; None for a length in tokens
 
 
 def _note_keys(score: symusic.Score, tpq: int) -> Counter:
@@ -105,8 +108,11 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     grammar = tok.grammar()
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and
-    # sampling stops at the next bar line
+    # sampling stops at the next bar line. The model may not end the piece before the last of
+    # those bars has begun: a header that is a whole piece would otherwise get nothing added.
     stop_fn = None if bars is None else (lambda new: new.count(bar_id) > bars)
+    if bars is not None:
+        mask_fn = _no_end_before(mask_fn, tok.eos_id, bar_id, bars, len(prefix))
 
     device = next(model.parameters()).device
     new = sample(model, prefix, max_new_tokens=sample_cfg.max_new_tokens,
@@ -116,13 +122,30 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     if bars is not None and new.count(bar_id) > bars:
         new = new[: [i for i, t in enumerate(new) if t == bar_id][bars]]
     new = [t for t in new if t != tok.eos_id]
+    new_bars = None if bars is None else new.count(bar_id)
     error_rate = tok.error_rate(header_ids + new)
     decoded_full = tok.decode(header_ids + new)
     decoded_head = tok.decode(header_ids)
     # notes in the decoded whole that the decoded header does not account for are the new ones
     extra = _note_keys(decoded_full, prompt.ticks_per_quarter) - _note_keys(decoded_head, prompt.ticks_per_quarter)
     full, only = _merge(prompt, list(extra.elements()))
-    return Continuation(full, only, len(prefix), len(new), error_rate)
+    return Continuation(full, only, len(prefix), len(new), error_rate, new_bars)
+
+
+def _no_end_before(mask_fn, eos_id: int, bar_id: int, bars: int, start: int):
+    """`mask_fn` with the end token forbidden until `bars` bar lines follow position `start`
+    (unless nothing else would be allowed)."""
+
+    def allowed(ids: list[int]) -> torch.Tensor:
+        mask = mask_fn(ids)
+        if ids[start:].count(bar_id) < bars and bool(mask[eos_id]):
+            mask = mask.clone()
+            mask[eos_id] = False
+            if not mask.any():
+                mask[eos_id] = True
+        return mask
+
+    return allowed
 
 
 def _plain_mask(tok: MusicTokenizer):

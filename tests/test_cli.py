@@ -2,6 +2,7 @@
 evaluation, and the clear one-line errors a user gets for bad input."""
 
 import json
+from pathlib import Path
 
 import pretty_midi
 import pytest
@@ -129,6 +130,56 @@ def test_bad_prompts_give_one_clear_line(trained, tmp_path, capsys):
     assert "context" in _error_line(capsys, ["continue", long_prompt, *model])
     assert "no model" in _error_line(capsys, ["continue", "C4", "--model", str(tmp_path / "none.pt")])
     assert not (tmp_path / "x.mid").exists()  # nothing half-written
+
+
+def test_outputs_never_overwrite_the_prompt_or_each_other(trained, tmp_path, capsys):
+    _, out = trained
+    model = ["--model", str(out / "best.pt"), "--length", "1"]
+    prompt = tmp_path / "q.musicxml"
+    prompt.write_bytes(Path(corpus.getWork("bach/bwv66.6")).read_bytes())
+    before = prompt.read_bytes()
+    line = _error_line(capsys, ["continue", str(prompt), "--bars", "2", "--out", str(tmp_path / "q.mid"),
+                                "--render", *model])
+    assert "overwrite the prompt" in line
+    assert prompt.read_bytes() == before
+    assert "not a MIDI file name" in _error_line(capsys, ["continue", "C4 D4", "--out", str(tmp_path / "r.json"),
+                                                          *model])
+    kept = tmp_path / "clash.mid"
+    kept.write_bytes(b"old")
+    (tmp_path / "clash.json").mkdir()  # the record could not be written: nothing may be
+    assert "not a regular file" in _error_line(capsys, ["continue", "C4 D4", "--out", str(kept), *model])
+    assert kept.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clash.json", "clash.mid", "q.musicxml"]
+
+
+def test_sampling_options_out_of_range_are_refused(trained, tmp_path, capsys):
+    _, out = trained
+    for bad in (["--top-p", "0"], ["--top-p", "1.5"], ["--temperature", "nan"], ["--temperature", "-1"],
+                ["--top-k", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--out", str(tmp_path / "x.mid"), *bad])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {bad[0]}" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_whole_piece_as_header_still_gets_the_bars_asked_for(trained, tmp_path, capsys):
+    _, out = trained
+    midi = tmp_path / "short.mid"
+    write_midi(parse_notes("C4 D4 E4 F4 G4:w"), midi)  # two bars, then the end of the piece
+    assert main(["continue", str(midi), "--model", str(out / "best.pt"), "--out", str(tmp_path / "c.mid"),
+                 "--length", "3bars", "--seed", "4"]) == 0
+    record = json.loads((tmp_path / "c.json").read_text())
+    assert record["new_bars"] == 3
+    assert "3 new bars" in capsys.readouterr().out
+
+
+def test_a_note_string_with_a_dot_is_called_theme(trained, tmp_path, monkeypatch):
+    _, out = trained
+    monkeypatch.chdir(tmp_path)
+    assert main(["continue", "C4:q. D4:e E4", "--model", str(out / "best.pt"), "--length", "1"]) == 0
+    assert (tmp_path / "theme-continued.mid").is_file()
 
 
 def test_help_explains_every_command(capsys):

@@ -148,8 +148,20 @@ def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
     assert "would overwrite" in capsys.readouterr().err
     assert xml.read_bytes() == before
     assert main(["render", str(xml), "--wav", "--sample-rate", "100"]) == 2
-    assert "too low" in capsys.readouterr().err
+    assert "out of range" in capsys.readouterr().err
+    assert main(["render", str(xml), "--wav", "--sample-rate", "10000000"]) == 2
+    assert "out of range" in capsys.readouterr().err
     assert main(["render", str(xml), "--roll", "--bars", "2"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.musicxml", "c.png"]
     img = decode_png((tmp_path / "c.png").read_bytes())
     assert img.shape[1] == 2 * 10 + 2 * 4 * 24 + 1  # two 4/4 bars at 24 px a quarter, margins
+
+
+def test_two_files_with_one_name_are_not_rendered_over_each_other(tmp_path, chorale, capsys):
+    from musicgpt.midi_io import write_midi
+
+    write_midi(chorale, tmp_path / "song.mid")
+    write_midi(chorale, tmp_path / "song.midi")
+    assert main(["render", str(tmp_path / "song.mid"), str(tmp_path / "song.midi"), "--roll"]) == 1
+    assert "would overwrite those of" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid", "song.midi", "song.png"]

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from musicgpt.cli import HelpFormatter
 from musicgpt.errors import MusicGPTError
 
 
@@ -20,15 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "MuseScore and other notation programs), beside FILE or in --out-dir. FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
         "--wav --roll --score, all three are written. A file that cannot be read is reported and "
         "the others are still rendered; the exit status is then non-zero.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--wav", action="store_true", help="write the audio")
     p.add_argument("--roll", action="store_true", help="write the piano roll")
     p.add_argument("--score", action="store_true", help="write the MusicXML score")
-    p.add_argument("--out-dir", type=Path, help="folder for the outputs; None: beside each FILE")
+    p.add_argument("--out-dir", type=Path, default=argparse.SUPPRESS,
+                   help="folder for the outputs (default: beside each FILE)")
     p.add_argument("--bars", type=int, help="render only the first N bars")
-    p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="audio sample rate in Hz")
+    p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE,
+                   help=f"audio sample rate in Hz, {MIN_RATE} to {MAX_RATE}")
     p.set_defaults(func=cmd_render)
+
+
+MIN_RATE, MAX_RATE = 8000, 192000
 
 
 def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
@@ -63,17 +69,25 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.bars is not None and args.bars < 1:
         raise MusicGPTError("--bars must be at least 1")
-    if args.sample_rate < 8000:
-        raise MusicGPTError(f"--sample-rate {args.sample_rate} is too low; use 8000 Hz or more")
+    if not MIN_RATE <= args.sample_rate <= MAX_RATE:
+        raise MusicGPTError(f"--sample-rate {args.sample_rate} is out of range; use {MIN_RATE} to "
+                            f"{MAX_RATE} Hz (22050 is plenty for these sounds)")
     kinds = kinds_of(args)
+    out_dir = getattr(args, "out_dir", None)
     failed = 0
+    stems: dict[Path, str] = {}  # output stem -> the file that claimed it
     for name in args.files:
         path = Path(name)
         try:
+            stem = (out_dir or path.parent) / path.stem
+            key = stem.absolute()
+            if key in stems and stems[key] != name:
+                raise MusicGPTError(f"{name}: its outputs would overwrite those of {stems[key]} "
+                                    "(same name); render it on its own, or with another --out-dir")
+            stems[key] = name
             score = load_score(path)
             if args.bars:
                 score = first_bars(score, args.bars)
-            stem = (args.out_dir or path.parent) / path.stem
             for line in render_outputs(score, stem, kinds, args.sample_rate, source=path):
                 print(line)
         except MusicGPTError as exc:
