@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -374,10 +375,20 @@ def build_from(
 def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     corpus_dir = _root(root) / recipe.name
+    sources = _list_sources(recipe)
+    if recipe.reader == "files":
+        from musicgpt.midi_io import SCORE_SUFFIXES
+
+        # a user corpus with no pieces is refused before anything is written: it would be
+        # listed, and training on it fails later with a less clear message
+        if not any(path.suffix.lower() in SCORE_SUFFIXES for _, path, _ in sources):
+            raise MusicGPTError(f"{recipe.source_root}: no score files found under it (looked for "
+                                f"{' '.join(SCORE_SUFFIXES)})")
+    new_dir = not corpus_dir.exists()
     corpus_dir.mkdir(parents=True, exist_ok=True)
     recipe_d = recipe_to_dict(recipe)
     results, todo = [], []
-    for rel, path, pid in _list_sources(recipe):
+    for rel, path, pid in sources:
         key = _cache_key(recipe, path)
         cached = _read_cache(corpus_dir, rel, key)
         if cached is not None:
@@ -393,6 +404,14 @@ def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress:
     for res in sorted(results, key=lambda r: r["rel"]):
         pieces += res["pieces"]
         skipped += [tuple(s) for s in res["skipped"]]
+    if not pieces and recipe.reader == "files":
+        # not registered either; a corpus of that name built before is left as it was
+        if new_dir:
+            shutil.rmtree(corpus_dir, ignore_errors=True)
+        where, why = skipped[0] if skipped else ("", "")
+        first = f"; the first, {why if where in why else f'{where}: {why}'}" if skipped else ""
+        raise MusicGPTError(f"{recipe.source_root}: none of the {len(results)} files under it could "
+                            f"be read ({len(skipped)} skipped{first})")
     pieces = _dedupe_ids(pieces)
     assign_groups(pieces, recipe)
     assign_split(pieces, recipe.name)

@@ -1,5 +1,6 @@
 """Classification heads and the classify commands, with tiny models on real and made-up scores."""
 
+import argparse
 import json
 
 import numpy as np
@@ -197,6 +198,63 @@ def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, c
     assert got["work"]["files"] == [str(good), str(good)]
     for q in ("style", "mode", "key"):  # the top answer and its probability (below 1e-12 all ties)
         assert got["work"][q][0] == pytest.approx(got["files"][0][q][0], abs=1e-3)
+
+
+def test_cli_text_has_a_row_per_question_with_top_labels(tmp_path, trained, scores, capsys):
+    from musicgpt.baselines import PITCH_CLASSES
+
+    clf, _ = trained
+    model = tmp_path / "clf.pt"
+    save_classifier(model, clf)
+    good = tmp_path / "chorale.mid"
+    write_midi(scores["chorale"], good)
+    assert main(["classify", str(good), "--model", str(model), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(good)
+    rows = {line[:13].strip(): line[13:].split("   ") for line in lines[1:]}
+    assert list(rows) == ["style", "mode", "tonic", "tonic+mode"]
+    assert all(len(labels) == 2 for labels in rows.values())
+    tonics = [label.rsplit(" ", 1) for label in rows["tonic"]]
+    assert all(t in PITCH_CLASSES and 0.0 <= float(p) <= 1.0 for t, p in tonics)
+    # the tonic row agrees with --json
+    assert main(["classify", str(good), "--model", str(model), "--top", "2", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)[0]["tonic"]
+    assert [t for t, _ in tonics] == [t for t, _ in got]
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "two"])
+def test_cli_top_below_one_is_refused_in_one_line(top, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["classify", "x.mid", "--top", top])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "argument --top" in errors[0] and err.endswith(errors[0] + "\n")
+    assert "Traceback" not in err
+
+
+def test_cli_top_below_one_exits_non_zero_as_a_program():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "musicgpt", "classify", "x.mid", "--top", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith("argument --top: 0 is below 1 "
+                                                       "(at least one label is shown)")
+
+
+def test_every_classifier_option_has_help_and_no_empty_default(capsys):
+    from musicgpt.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for cmd in ("classify", "evaluate-classifier", "train-classifier"):
+        parser = sub.choices[cmd]
+        assert all(a.help for a in parser._actions if a.option_strings), cmd
+        text = parser.format_help()
+        assert "(default: None)" not in text and "(default: False)" not in text
+    text = sub.choices["train-classifier"].format_help()
+    assert "(default: 16)" in text and text.count("(default: all)") == 1
 
 
 def test_combine_is_a_normalised_geometric_mean():

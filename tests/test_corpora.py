@@ -211,6 +211,53 @@ def test_cli_build_from_and_info(tmp_path, capsys, monkeypatch):
     assert info["mode_source"] == {"derived:final+keysig": 2}
 
 
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("musicgpt: error: ") and "Traceback" not in err
+    return err
+
+
+def test_cli_build_from_an_empty_folder_registers_nothing(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "corpora"
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(root))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "README.txt").write_text("no music here")
+    for src in ("empty", "text"):
+        assert main(["corpus", "build", "--from", str(tmp_path / src), "--name", "x", "--jobs", "1",
+                     "--no-progress"]) == 2
+        err = _one_error_line(capsys)
+        assert "no score files found" in err and ".mid" in err and ".abc" in err
+    assert "x" not in corpora.names(root) and not (root / "x").exists()
+    assert main(["corpus", "info", "x"]) == 2
+    assert "unknown corpus 'x'" in _one_error_line(capsys)
+
+
+def test_cli_build_from_a_folder_of_unreadable_files_registers_nothing(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "corpora"
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(root))
+    src = _folder(tmp_path)
+    (src / "good.mid").unlink()
+    (src / "tune.abc").unlink()
+    assert main(["corpus", "build", "--from", str(src), "--name", "x", "--jobs", "1", "--no-progress"]) == 2
+    err = _one_error_line(capsys)
+    assert "none of the 2 files" in err and "2 skipped" in err and "bad.mid" in err
+    assert "x" not in corpora.names(root) and not (root / "x").exists()
+
+
+def test_a_rebuild_that_reads_nothing_keeps_the_built_corpus(tmp_path):
+    root = tmp_path / "corpora"
+    src = _folder(tmp_path)
+    corpora.build_from(src, "mine", {}, root=root, jobs=1, progress=False)
+    rows = corpora.load_manifest("mine", root)
+    for name in ("good.mid", "tune.abc"):
+        (src / name).unlink()
+    with pytest.raises(corpora.MusicGPTError, match="none of the 2 files"):
+        corpora.build("mine", root=root, jobs=1, progress=False)
+    assert corpora.load_manifest("mine", root) == rows
+    assert all(corpora.midi_path("mine", r, root).is_file() for r in rows)
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["corpus", "info", "nonesuch"], "unknown corpus 'nonesuch'"),
     (["corpus", "info", "palestrina"], "corpus palestrina is not built; run `musicgpt corpus build palestrina`"),

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from musicgpt.cli import HelpFormatter
 from musicgpt.errors import MusicGPTError
 
 # the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
@@ -19,12 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "classify", help="style, mode and key of score files, with probabilities",
         description="Predict the style, the mode, the tonic and tonic + mode of each file "
         "(.mid .midi .xml .mxl .musicxml .krn .abc). A file that cannot be read is reported and "
-        "the others are still classified; the exit status is then non-zero.")
+        "the others are still classified; the exit status is then non-zero.",
+        formatter_class=HelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                    help="checkpoint with heads (default: the shipped classifier)")
     p.add_argument("--bars", type=int, help="look only at the first N bars")
-    p.add_argument("--top", type=int, default=3, help="labels shown per question")
+    p.add_argument("--top", type=_at_least_one, default=3, metavar="N",
+                   help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--together", action="store_true",
                    help="the files are parts of one work (the sections of a mass): also give one "
@@ -34,9 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate-classifier", help="classification accuracy on a corpus's test split",
         description="Style accuracy, macro-F1 and confusion; mode, tonic and tonic+mode accuracy "
-        "(all and human-labelled pieces); calibration error.")
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+        "(all and human-labelled pieces); calibration error.",
+        formatter_class=HelpFormatter)
+    p.add_argument("--corpus", required=True, help="a built corpus (see `musicgpt corpus list`)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                   help="checkpoint with heads (default: the shipped classifier)")
     p.add_argument("--bars", type=int, help="look only at the first N bars")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,17 +57,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with --unfreeze or --scratch, --steps batches of crops train body and heads together. "
         "Writes OUT/classifier.pt (self-contained: "
         "weights, heads, tokenizer, labels, temperatures) and OUT/metrics.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     from musicgpt.finetune import ClassifierTrainConfig
 
     d = ClassifierTrainConfig()
     p.add_argument("--init", type=Path, required=True, help="language-model checkpoint")
-    p.add_argument("--corpus", default="all")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--corpus", default="all",
+                   help="a built corpus (see `musicgpt corpus list`); all: the named corpora together")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder for classifier.pt, metrics.json and config.json")
     g = p.add_mutually_exclusive_group()
+    # both flags share one dest, so say in words which is the default
     g.add_argument("--freeze", dest="freeze", action="store_true",
-                   help="body frozen, heads fitted on its features (default.pt's heads)")
-    g.add_argument("--unfreeze", dest="freeze", action="store_false", help="fine-tune the body too")
+                   help="body frozen, heads fitted on its features (how the weights/default.pt "
+                   "heads were made)" + (" (the default)" if d.freeze else ""))
+    g.add_argument("--unfreeze", dest="freeze", action="store_false",
+                   help="fine-tune the body too" + ("" if d.freeze else " (the default)"))
     p.set_defaults(freeze=d.freeze)
     p.add_argument("--keep-style-head", action="store_true",
                    help="with --freeze and a classifier as --init: keep its style head (say, from "
@@ -82,18 +92,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--freeze: pieces per style, besides every piece with a human mode label")
     p.add_argument("--probe-iters", type=int, default=d.probe_iters,
                    help="--freeze: head updates on the cached features")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="crops per fine-tuning step (not with --freeze)")
     p.add_argument("--lr", type=float, default=d.lr, help="body learning rate")
-    p.add_argument("--head-lr", type=float, default=d.head_lr)
+    p.add_argument("--head-lr", type=float, default=d.head_lr,
+                   help="learning rate of the style and key heads")
     p.add_argument("--window", type=int, default=d.window, help="tokens per training crop")
     p.add_argument("--no-transpose", action="store_true", help="no transposition augmentation")
     p.add_argument("--derived-mode-weight", type=float, default=d.derived_mode_weight,
                    help="loss weight of derived (not human) mode labels; 0 ignores them")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed (new heads, calibration hold-out, crops, transpositions)")
     p.add_argument("--device", default=d.device, help="auto (a CUDA GPU when present), cpu or cuda")
     p.add_argument("--half", action="store_true", help="store fp16 weights (for shipping)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     p.set_defaults(func=cmd_train)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is below 1 (at least one label is shown)")
+    return value
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -139,7 +162,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def _text(name: str, r: dict) -> str:
     lines = [name]
-    for key, title in (("style", "style"), ("mode", "mode"), ("key", "tonic+mode")):
+    for key, title in (("style", "style"), ("mode", "mode"), ("tonic", "tonic"), ("key", "tonic+mode")):
         lines.append(f"  {title:<11}" + "   ".join(f"{lab} {p:.2f}" for lab, p in r[key]))
     return "\n".join(lines)
 
