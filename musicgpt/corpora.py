@@ -26,7 +26,7 @@ from musicgpt.errors import MusicGPTError
 
 log = logging.getLogger(__name__)
 
-EXTRACT_VERSION = 4  # bump when piece extraction changes: every cached piece is rebuilt
+EXTRACT_VERSION = 5  # bump when piece extraction changes: every cached piece is rebuilt
 TRAIN_SHARE = 0.8
 MANIFEST = "manifest.jsonl"
 RECIPE = "recipe.json"

@@ -156,20 +156,48 @@ def _part_notes(part: Any) -> list[tuple[float, float, int]]:
     return [(a, b, int(p)) for a, b, p in out]
 
 
+def pickup_quarters(stream: Any) -> float:
+    """How many quarters of silence put the first bar's notes where a pickup (anacrusis) sits:
+    the padding music21 gives an incomplete first bar, 0.0 where the piece has no pickup.
+
+    music21's MusicXML, kern and ABC readers all set `paddingLeft` on a first measure shorter
+    than its time signature's bar; a measure numbered 0 that is short counts too (streams built
+    by hand). The first part decides. A piece of a single bar has no pickup: its short bar is
+    its end, as a short last bar of a longer piece is.
+    """
+    from music21 import stream as m21stream
+
+    measures = _parts(stream)[0].getElementsByClass(m21stream.Measure)
+    if len(measures) < 2:
+        return 0.0
+    first = measures[0]
+    bar = float(first.barDuration.quarterLength)
+    pad = float(first.paddingLeft)
+    if pad <= 0 and first.number == 0:
+        pad = bar - float(first.duration.quarterLength)
+    return pad if 0 < pad < bar else 0.0
+
+
 def m21_to_score(stream: Any, tpq: int = 480) -> symusic.Score:
     """Convert a music21 stream (Score, Part, ...) to a Score, one track per part, score as written.
 
     Chord symbols, grace notes and zero-length notes are dropped, ties merged, repeats left as
     written (not expanded); chords become simultaneous notes; time signatures, key signatures
     and the first tempo are kept. Track i gets program VOICE_PROGRAMS[i]. The input is not changed.
+    A pickup bar is padded at its start (see `pickup_quarters`), so that tick 0 is a downbeat and
+    bar lines fall where the score has them.
     """
     from music21 import meter, tempo
 
     parts = _parts(stream)
     score = symusic.Score(tpq)
+    pad = pickup_quarters(stream)
 
     def tick(ql: Any) -> int:
-        return int(round(float(ql) * tpq))
+        return int(round((float(ql) + pad) * tpq))
+
+    def mark_tick(ql: Any) -> int:  # a signature at the start stays there: it governs the pickup too
+        return 0 if float(ql) == 0 else tick(ql)
 
     tracks = []
     for part in parts:
@@ -191,14 +219,14 @@ def m21_to_score(stream: Any, tpq: int = 480) -> symusic.Score:
     for ts in first.getElementsByClass(meter.TimeSignature):
         key = (ts.numerator, ts.denominator)
         if key != last_ts:
-            score.time_signatures.append(symusic.TimeSignature(tick(ts.offset), ts.numerator, ts.denominator))
+            score.time_signatures.append(symusic.TimeSignature(mark_tick(ts.offset), ts.numerator, ts.denominator))
             last_ts = key
     last_ks = None
     for ks in first.getElementsByClass("KeySignature"):
         tonality = 1 if getattr(ks, "mode", None) == "minor" else 0
         key = (ks.sharps, tonality)
         if key != last_ks:
-            score.key_signatures.append(symusic.KeySignature(tick(ks.offset), int(ks.sharps), tonality))
+            score.key_signatures.append(symusic.KeySignature(mark_tick(ks.offset), int(ks.sharps), tonality))
             last_ks = key
     qpm = DEFAULT_QPM
     for part in parts:

@@ -88,8 +88,9 @@ def test_cli_error_is_one_line(tmp_path, capsys):
 # ------------------------------------------------------------------ clean export of real pieces
 
 
-def _m21_notes(s) -> list[tuple[int, float, float]]:
-    """(pitch, onset, duration) in quarters straight from music21, the reference for export."""
+def _m21_notes(s, pickup_pad: float = 0.0) -> list[tuple[int, float, float]]:
+    """(pitch, onset, duration) in quarters straight from music21, the reference for export;
+    onsets moved by `pickup_pad`, the silence written before a pickup bar."""
     from music21 import chord, harmony
 
     out = []
@@ -100,7 +101,7 @@ def _m21_notes(s) -> list[tuple[int, float, float]]:
             if isinstance(el, harmony.ChordSymbol) or el.duration.isGrace or el.quarterLength == 0:
                 continue
             pitches = el.pitches if isinstance(el, chord.Chord) else [el.pitch]
-            out += [(p.midi, float(el.offset), float(el.quarterLength)) for p in pitches]
+            out += [(p.midi, float(el.offset) + pickup_pad, float(el.quarterLength)) for p in pitches]
     return sorted(out)
 
 
@@ -116,14 +117,16 @@ def _same(a, b) -> bool:
     )
 
 
-@pytest.mark.parametrize("name", ["bach/bwv66.6", "palestrina/Agnus_01.krn", "ryansMammoth/AmateurHornpipe.abc"])
-def test_export_keeps_every_score_note(name, tmp_path):
+# the chorale and the hornpipe open with a one-quarter pickup (4/4 and 2/2): 3 quarters of silence
+@pytest.mark.parametrize("name, pad", [("bach/bwv66.6", 3.0), ("palestrina/Agnus_01.krn", 0.0),
+                                       ("ryansMammoth/AmateurHornpipe.abc", 3.0)])
+def test_export_keeps_every_score_note(name, pad, tmp_path):
     from music21 import corpus
 
     s = corpus.parse(name)
     out = tmp_path / "x.mid"
     midi_io.write_midi(midi_io.m21_to_score(s), out)
-    assert _same(_midi_notes(out), _m21_notes(s))
+    assert _same(_midi_notes(out), _m21_notes(s, pad))
 
 
 ABC_WITH_SYMBOLS = """X:1
@@ -160,9 +163,9 @@ def test_repeats_are_not_expanded():
 
     s = corpus.parse("bach/bwv66.6")  # no repeats: control
     abc = corpus.parse("ryansMammoth/AmateurHornpipe.abc")  # |: ... :| sections
-    for piece in (s, abc):
+    for piece in (s, abc):  # both open with a one-quarter pickup padded to a full bar
         score = midi_io.m21_to_score(piece)
-        assert score.end() / score.ticks_per_quarter == pytest.approx(float(piece.highestTime), abs=1e-3)
+        assert score.end() / score.ticks_per_quarter == pytest.approx(float(piece.highestTime) + 3.0, abs=1e-3)
 
 
 def test_load_score_reads_musicxml_kern_abc(tmp_path):
@@ -218,3 +221,80 @@ def test_abc_voices_of_one_piece_merge_and_a_tune_book_gives_its_first_tune(tmp_
     first = midi_io.m21_to_score(midi_io.parse_m21_all(f)[0])
     assert score.note_num() == first.note_num() and len(score.tracks) == 1
     assert "holds 2 tunes" in caplog.text and "first" in caplog.text
+
+
+# ------------------------------------------------------------------ pickup (anacrusis) bars
+
+
+def test_pickup_bar_ends_at_the_first_bar_line_of_a_real_chorale():
+    from music21 import corpus
+
+    path = corpus.getWork("bach/bwv66.6")  # 4/4, one-quarter pickup, a three-quarter last bar
+    s = corpus.parse(path)
+    score = midi_io.load_score(path)
+    tpq = score.ticks_per_quarter
+    bar = 4 * tpq
+    assert [(t.time, t.numerator, t.denominator) for t in score.time_signatures] == [(0, 4, 4)]
+    assert len(score.tracks) == 4
+    for part, track in zip(s.parts, score.tracks):
+        n_pickup = len(part.measure(0).notes)  # eighths or a quarter, before the first bar line
+        notes = list(track.notes)
+        pickup, rest = notes[:n_pickup], notes[n_pickup:]
+        assert max(n.end for n in pickup) == bar  # the pickup ends exactly at the first bar line
+        assert min(n.time for n in pickup) == bar - tpq  # after three quarters of silence
+        assert rest[0].time == bar and rest[0].time % bar == 0  # measure 1's downbeat
+    # the short last bar is not padded: the piece ends three quarters into bar 9
+    assert score.end() == 9 * bar + 3 * tpq
+
+
+@pytest.mark.parametrize("name, pad", [("bach/bwv66.6.mxl", 3.0), ("bach/bwv277.krn", 3.0),
+                                       ("ryansMammoth/AmateurHornpipe.abc", 3.0),
+                                       ("palestrina/Agnus_01.krn", 0.0)])
+def test_pickup_is_found_in_musicxml_kern_and_abc(name, pad):
+    from music21 import corpus
+
+    assert midi_io.pickup_quarters(corpus.parse(name)) == pad
+
+
+def test_a_piece_without_pickup_is_unchanged():
+    from music21 import converter, corpus
+
+    s = corpus.parse("palestrina/Agnus_01.krn")  # 4/2, starts on a downbeat
+    score = midi_io.m21_to_score(s)
+    q = score.ticks_per_quarter
+    got = sorted((n.pitch, n.time / q, n.duration / q) for t in score.tracks for n in t.notes)
+    assert _same(got, _m21_notes(s))
+    assert min(n.time for t in score.tracks for n in t.notes) == 0
+    # a full first bar and a short last one, and a single short bar: neither is a pickup
+    for text, onsets in [("C D E F|G A B c|d e f|", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+                         ("C D E|", [0, 1, 2])]:
+        abc = midi_io.m21_to_score(converter.parse(f"X:1\nT:t\nM:4/4\nL:1/4\nK:C\n{text}\n", format="abc"))
+        assert [n.time / q for n in abc.tracks[0].notes] == onsets
+
+
+def test_pickup_shifts_later_meter_and_key_changes_but_not_the_opening_ones():
+    from music21 import converter
+
+    # 3/4 with a one-quarter pickup; 2/4 and G major from the third bar; an eighth pickup in 6/8
+    s = converter.parse("X:1\nT:t\nM:3/4\nL:1/4\nK:C\nG|c d e|\nM:2/4\nK:G\nf g|c2|\n", format="abc")
+    score = midi_io.m21_to_score(s)
+    q = score.ticks_per_quarter
+    assert [n.time / q for n in score.tracks[0].notes] == [2, 3, 4, 5, 6, 7, 8]
+    assert [(t.time / q, t.numerator, t.denominator) for t in score.time_signatures] == [(0, 3, 4), (6, 2, 4)]
+    assert [(k.time / q, k.key) for k in score.key_signatures] == [(0, 0), (6, 1)]
+    jig = converter.parse("X:1\nT:t\nM:6/8\nL:1/8\nK:C\nG|c2d e2f|g3 c3|\n", format="abc")
+    assert midi_io.m21_to_score(jig).tracks[0].notes[0].time == int(2.5 * q)
+    assert midi_io.m21_to_score(jig).tracks[0].notes[1].time == 3 * q  # the 6/8 bar is 3 quarters
+
+
+def test_a_short_measure_zero_built_by_hand_is_a_pickup():
+    from music21 import meter, note, stream
+
+    part = stream.Part()
+    m0, m1 = stream.Measure(number=0), stream.Measure(number=1)  # no paddingLeft set
+    m0.append([meter.TimeSignature("3/4"), note.Note("G4")])
+    m1.append([note.Note("C5"), note.Note("D5"), note.Note("E5")])
+    part.append([m0, m1])
+    assert m0.paddingLeft == 0
+    score = midi_io.m21_to_score(part)
+    assert [n.time for n in score.tracks[0].notes] == [960, 1440, 1920, 2400]
