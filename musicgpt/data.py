@@ -67,9 +67,18 @@ def _voice_ranges(ids: np.ndarray, tok: MusicTokenizer) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def _cache_key(tok: MusicTokenizer, rows: list[dict]) -> str:
+def _cache_key(tok: MusicTokenizer, rows: list[dict], midi_of: Callable[[dict], Path]) -> str:
+    """The tokenizer, the pieces, and each MIDI file's size and modification time: a corpus
+    rebuilt with different MIDI (a new extraction) is encoded again, not read from a stale cache."""
     h = hashlib.sha1(json.dumps(tok.to_dict(), sort_keys=True).encode())
-    h.update(json.dumps([r["id"] for r in rows]).encode())
+    stamps = []
+    for r in rows:
+        try:
+            st = midi_of(r).stat()
+            stamps.append([r["id"], st.st_size, st.st_mtime_ns])
+        except OSError:
+            stamps.append([r["id"], -1, -1])  # missing: encoding below says so
+    h.update(json.dumps(stamps).encode())
     return h.hexdigest()[:16]
 
 
@@ -77,7 +86,7 @@ def encode_rows(
     tok: MusicTokenizer, rows: list[dict], midi_of: Callable[[dict], Path], cache_dir: Path | None
 ) -> TokenSet:
     """Encode the MIDI file of every manifest row; cached under `cache_dir` when given."""
-    cache = cache_dir / f"tokens-{_cache_key(tok, rows)}.npz" if cache_dir else None
+    cache = cache_dir / f"tokens-{_cache_key(tok, rows, midi_of)}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         z = np.load(cache)
         meta = json.loads(str(z["meta"]))

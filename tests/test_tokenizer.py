@@ -102,3 +102,25 @@ def test_grammar_forbids_going_back_in_the_bar(tok):
     same = prefix + [v["Program_16"]]
     assert not grammar.allowed(same)[v["Pitch_60"]]
     assert grammar.allowed(prefix + [v["Program_17"]])[v["Pitch_60"]]
+
+
+def test_token_cache_follows_the_midi_files(tok, tmp_path):
+    """A corpus rebuilt with other MIDI (a new extraction) must not be read from a stale cache."""
+    import os
+
+    from musicgpt.data import encode_rows
+    from musicgpt.midi_io import write_midi
+
+    score = m21_to_score(corpus.parse("bach/bwv66.6"))
+    midi = tmp_path / "a.mid"
+    write_midi(score, midi)
+    rows = [{"id": "a", "style": "chorale", "mode": "ionian"}]
+    first = encode_rows(tok, rows, lambda r: midi, tmp_path / "cache")
+    again = encode_rows(tok, rows, lambda r: midi, tmp_path / "cache")  # from the cache
+    assert (again.ids == first.ids).all()
+    write_midi(score.clip(0, 8 * 1920), midi)  # the same piece, re-extracted shorter
+    stat = midi.stat()
+    os.utime(midi, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # distinct even on a coarse clock
+    rebuilt = encode_rows(tok, rows, lambda r: midi, tmp_path / "cache")
+    assert len(rebuilt.ids) < len(first.ids)
+    assert len(list((tmp_path / "cache").glob("tokens-*.npz"))) == 2
