@@ -39,7 +39,10 @@ def load_score(path: str | Path) -> symusic.Score:
             score = symusic.Score(str(path))
         except Exception as exc:  # symusic raises RuntimeError/ValueError on bad bytes
             raise MusicGPTError(f"{path}: not a readable MIDI file ({one_line(exc)})") from None
+        drums = sum(t.note_num() for t in score.tracks if t.is_drum)
         score = _drop_drums_and_empty(score)
+        if drums and score.note_num():
+            log.warning("%s: %d drum notes left out (musicgpt reads pitched parts only)", path, drums)
     elif suffix in M21_SUFFIXES:
         score = m21_to_score(one_piece(path, parse_m21_all(path)))
     else:

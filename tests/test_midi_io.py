@@ -298,3 +298,21 @@ def test_a_short_measure_zero_built_by_hand_is_a_pickup():
     assert m0.paddingLeft == 0
     score = midi_io.m21_to_score(part)
     assert [n.time for n in score.tracks[0].notes] == [960, 1440, 1920, 2400]
+
+
+def test_drum_tracks_are_left_out_with_a_warning(tmp_path, caplog):
+    import logging
+
+    s = symusic.Score(480)
+    piano, drums = symusic.Track(program=0), symusic.Track(program=0, is_drum=True)
+    piano.notes.append(symusic.Note(0, 480, 60, 80))
+    drums.notes.append(symusic.Note(0, 240, 36, 100))
+    drums.notes.append(symusic.Note(240, 240, 38, 100))
+    s.tracks.append(piano)
+    s.tracks.append(drums)
+    path = tmp_path / "mixed.mid"
+    s.dump_midi(str(path))
+    with caplog.at_level(logging.WARNING, logger="musicgpt.midi_io"):
+        got = midi_io.load_score(path)
+    assert [(n.pitch, t.is_drum) for t in got.tracks for n in t.notes] == [(60, False)]
+    assert "2 drum notes left out" in caplog.text
