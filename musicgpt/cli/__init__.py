@@ -26,6 +26,21 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def whole_number(least: int, meaning: str):
+    """An argparse type: a whole number of at least `least`; `meaning` says why, in the error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text} is below {least} ({meaning})")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from musicgpt.cli import classify, corpus, lm, render
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from musicgpt.cli import HelpFormatter
+from musicgpt.cli import HelpFormatter, whole_number
 from musicgpt.errors import MusicGPTError
 
 # the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                    help="checkpoint with heads (default: the shipped classifier)")
     p.add_argument("--bars", type=int, help="look only at the first N bars")
-    p.add_argument("--top", type=_at_least_one, default=3, metavar="N",
+    p.add_argument("--top", type=whole_number(1, "at least one label is shown"), default=3, metavar="N",
                    help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--together", action="store_true",
@@ -107,16 +107,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--half", action="store_true", help="store fp16 weights (for shipping)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     p.set_defaults(func=cmd_train)
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is below 1 (at least one label is shown)")
-    return value
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

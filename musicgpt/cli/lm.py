@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from musicgpt.config import ModelConfig, SampleConfig, TokenizerConfig, TrainConfig, to_dict
-from musicgpt.cli import HelpFormatter
+from musicgpt.cli import HelpFormatter, whole_number
 from musicgpt.errors import MusicGPTError
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.pt"
@@ -104,7 +104,7 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    "sooner), or Ntokens")
     p.add_argument("--temperature", type=_temperature, default=SampleConfig.temperature,
                    help="sampling temperature, 0 or more; 0 picks the most likely token")
-    p.add_argument("--top-k", type=_top_k, default=SampleConfig.top_k,
+    p.add_argument("--top-k", type=whole_number(0, "0 turns it off"), default=SampleConfig.top_k,
                    help="sample only from the K likeliest tokens; 0: off")
     p.add_argument("--top-p", type=_top_p, default=SampleConfig.top_p,
                    help="sample only from the likeliest tokens that together hold this share of "
@@ -133,30 +133,20 @@ def parse_length(text: str) -> tuple[int | None, int]:
 
 
 def _temperature(text: str) -> float:
-    value = _number(text, "--temperature")
+    value = _finite(text)
     if not value >= 0:  # also false for nan
         raise argparse.ArgumentTypeError(f"{text} is not 0 or more (0 picks the likeliest token)")
     return value
 
 
 def _top_p(text: str) -> float:
-    value = _number(text, "--top-p")
+    value = _finite(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not above 0 and at most 1 (1.0 turns it off)")
     return value
 
 
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is below 0 (0 turns it off)")
-    return value
-
-
-def _number(text: str, flag: str) -> float:
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
