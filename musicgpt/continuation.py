@@ -70,21 +70,42 @@ def _note_keys(score: symusic.Score, tpq: int) -> Counter:
 
 
 def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]) -> tuple[symusic.Score, symusic.Score]:
-    """The prompt with `new_notes` (program, time, duration, pitch) added, and the new notes alone."""
+    """The prompt with `new_notes` (program, time, duration, pitch) added, and the new notes alone.
+
+    One voice cannot strike a pitch it is still holding (in MIDI the first note-off would cut
+    the second note short): a new note that starts under a header note of the same pitch and
+    voice starts when that note ends instead, or is dropped if nothing is left of it, so the
+    header stays as given; a new note still sounding when the voice strikes its pitch again is
+    ended there.
+    """
     full, only = prompt.copy(deep=True), symusic.Score(prompt.ticks_per_quarter)
     only.time_signatures = prompt.time_signatures.copy()
     only.tempos = prompt.tempos.copy()
-    tracks = {t.program: t for t in full.tracks}
-    only_tracks: dict[int, symusic.Track] = {}
+    held: dict[tuple[int, int], int] = {}  # (program, pitch) -> when the header's last such note ends
+    for t in prompt.tracks:
+        for n in t.notes:
+            held[t.program, n.pitch] = max(held.get((t.program, n.pitch), 0), n.end)
+    voices: dict[int, list[list[int]]] = {}  # program -> [time, duration, pitch] of new notes
     for program, time, dur, pitch in sorted(new_notes):
+        end = time + max(dur, 1)
+        time = max(time, held.get((program, pitch), 0))
+        if time >= end:
+            continue
+        notes = voices.setdefault(program, [])
+        for note in notes:  # a new note of this pitch still sounding ends at the re-strike
+            if note[2] == pitch and note[0] < time < note[0] + note[1]:
+                note[1] = time - note[0]
+        notes.append([time, end - time, pitch])
+    tracks = {t.program: t for t in full.tracks}
+    for program, notes in voices.items():
         if program not in tracks:
             tracks[program] = symusic.Track(name=f"voice {len(tracks) + 1}", program=program)
             full.tracks.append(tracks[program])
-        if program not in only_tracks:
-            only.tracks.append(symusic.Track(name=f"program {program}", program=program))
-            only_tracks[program] = only.tracks[-1]
-        tracks[program].notes.append(symusic.Note(time, max(dur, 1), pitch, 80))
-        only_tracks[program].notes.append(symusic.Note(time, max(dur, 1), pitch, 80))
+        alone = symusic.Track(name=f"program {program}", program=program)
+        only.tracks.append(alone)
+        for time, dur, pitch in sorted(notes):
+            tracks[program].notes.append(symusic.Note(time, dur, pitch, 80))
+            alone.notes.append(symusic.Note(time, dur, pitch, 80))
     return full, only
 
 

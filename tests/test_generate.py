@@ -121,3 +121,22 @@ def test_filter_logits_top_k_and_top_p():
     p_tiny = filter_logits(logits, 1.0, top_p=0.01)  # the most likely token always stays
     assert torch.isfinite(p_tiny).tolist() == [True, False, False, False, False]
     torch.testing.assert_close(filter_logits(logits, 2.0), logits / 2)
+
+
+def test_a_voice_never_strikes_a_pitch_it_still_holds():
+    from musicgpt.continuation import _merge
+    from musicgpt.notestring import parse_notes
+
+    prompt = parse_notes("C4 D4 E4 F4 G4:h")  # G4 held from tick 1920 to 2880
+    v = prompt.tracks[0].program
+    new = [(v, 2400, 480, 67),  # wholly under the held G4: dropped
+           (v, 2400, 960, 67),  # starts under it: starts when it ends
+           (v, 3000, 960, 60), (v, 3480, 480, 60),  # a new note struck again: the first one ends there
+           (v + 1, 2400, 480, 67)]  # another voice may sing the same pitch
+    full, only = _merge(prompt, new)
+    notes = sorted((t.program, n.time, n.duration, n.pitch) for t in full.tracks for n in t.notes)
+    header = sorted((v, n.time, n.duration, n.pitch) for n in prompt.tracks[0].notes)
+    assert [x for x in notes if x in header] == header  # the header as given
+    assert sorted(set(notes) - set(header)) == [(v, 2880, 480, 67), (v, 3000, 480, 60), (v, 3480, 480, 60),
+                                                (v + 1, 2400, 480, 67)]
+    assert only.note_num() == 4
