@@ -204,6 +204,14 @@ KINDS = ("wav", "roll", "score")
 SUFFIX = {"wav": ".wav", "roll": ".png", "score": ".musicxml"}
 
 
+def output_path(stem: str | Path, kind: str) -> Path:
+    """Where `render` writes one kind: STEM.wav, STEM.png or STEM.musicxml."""
+    if kind not in SUFFIX:
+        raise MusicGPTError(f"unknown render kind {kind!r}; expected one of {', '.join(KINDS)}")
+    stem = Path(stem)
+    return stem.with_name(stem.name + SUFFIX[kind])
+
+
 def render(score: symusic.Score, stem: str | Path, kinds: tuple[str, ...] = KINDS,
            sample_rate: int = SAMPLE_RATE, marks: Sequence[int] = ()) -> list[Path]:
     """Write STEM.wav, STEM.png and/or STEM.musicxml; return the paths written.
@@ -212,14 +220,12 @@ def render(score: symusic.Score, stem: str | Path, kinds: tuple[str, ...] = KIND
     stem = Path(stem)
     written = []
     for kind in kinds:
-        path = stem.with_name(stem.name + SUFFIX[kind])
+        path = output_path(stem, kind)
         if kind == "wav":
             write_wav(synthesize(score, sample_rate), path, sample_rate)
         elif kind == "roll":
             write_png(piano_roll(score, marks=marks), path)
-        elif kind == "score":
-            write_musicxml(score, path, title=stem.name)
         else:
-            raise MusicGPTError(f"unknown render kind {kind!r}; expected one of {', '.join(KINDS)}")
+            write_musicxml(score, path, title=stem.name)
         written.append(path)
     return written

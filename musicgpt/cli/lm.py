@@ -156,18 +156,15 @@ def _finite(text: str) -> float:
     return value
 
 
-OUT_SUFFIXES = (".mid", ".midi")
-
-
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
     """Every file `continue` will write, per sample: the MIDI, its JSON record, and with
     `render` the WAV, PNG and MusicXML."""
-    from musicgpt.render import KINDS, SUFFIX
+    from musicgpt.render import KINDS, output_path
 
     paths = []
     for k in range(samples):
         mid = out if samples == 1 else out.with_name(f"{out.stem}-{k + 1}{out.suffix}")
-        extra = [mid.with_name(mid.stem + SUFFIX[kind]) for kind in KINDS] if render else []
+        extra = [output_path(mid.with_suffix(""), kind) for kind in KINDS] if render else []
         paths.append([mid, mid.with_suffix(".json"), *extra])
     return paths
 
@@ -202,7 +199,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from musicgpt.atomic import write_text_atomic
     from musicgpt.continuation import continue_score, load_prompt
     from musicgpt.lm import load_model
-    from musicgpt.midi_io import write_midi
+    from musicgpt.midi_io import MIDI_SUFFIXES, write_midi
 
     model_path = getattr(args, "model", DEFAULT_MODEL)
     if not model_path.exists():
@@ -211,7 +208,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise MusicGPTError("--samples must be at least 1")
     out = getattr(args, "out", None) or Path(_default_stem(args.prompt) + "-continued.mid")
-    if out.suffix.lower() not in OUT_SUFFIXES:
+    if out.suffix.lower() not in MIDI_SUFFIXES:
         raise MusicGPTError(f"--out {out} is not a MIDI file name; end it in .mid or .midi "
                             "(the JSON record and any rendered files go beside it)")
     outputs = continue_outputs(out, args.samples, args.render)
@@ -257,7 +254,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
 def _default_stem(prompt: str) -> str:
     """The prompt file's name without its suffix, or "theme" for a note string."""
-    from musicgpt.continuation import SCORE_SUFFIXES
+    from musicgpt.midi_io import SCORE_SUFFIXES
 
     path = Path(prompt).expanduser()
     return path.stem if path.suffix.lower() in SCORE_SUFFIXES else "theme"

@@ -54,10 +54,10 @@ def describe(path: Path, score) -> str:
 def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
                    source: Path | None = None, marks: tuple[int, ...] = ()) -> list[str]:
     """Render `score` to STEM.*; refuse to overwrite the file it was read from."""
-    from musicgpt.render import SUFFIX, render
+    from musicgpt.render import output_path, render
 
     for kind in kinds:
-        target = stem.with_name(stem.name + SUFFIX[kind])
+        target = output_path(stem, kind)
         if source is not None and target.exists() and target.resolve() == source.resolve():
             raise MusicGPTError(f"{source}: rendering would overwrite it; pass --out-dir DIR")
     return [describe(p, score) for p in render(score, stem, kinds, sample_rate, marks)]
