@@ -12,10 +12,10 @@ import torch
 
 from musicgpt.config import SampleConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.generate import sample
-from musicgpt.midi_io import SCORE_SUFFIXES, assign_voice_programs, load_score
+from musicgpt.sampling import sample
+from musicgpt.scores import SCORE_SUFFIXES, assign_voice_programs, load_score
 from musicgpt.notestring import looks_like_notes, parse_notes
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
 

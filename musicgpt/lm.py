@@ -10,15 +10,15 @@ from pathlib import Path
 
 import torch
 
-from musicgpt import corpora
+from musicgpt.corpus import corpora
 from musicgpt.checkpoint import load_checkpoint
 from musicgpt.config import MODES, ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
-from musicgpt.data import LMBatches, TokenSet, encode_rows, eval_windows, make_evaluator
+from musicgpt.data.tokens import LMBatches, TokenSet, encode_rows, eval_windows, make_evaluator
 from musicgpt.errors import MusicGPTError
 from musicgpt.model import GPT
-from musicgpt.ngram import NGram
-from musicgpt.tokenizer import MusicTokenizer
-from musicgpt.train import train
+from musicgpt.evaluation.ngram import NGram
+from musicgpt.tokens.tokenizer import MusicTokenizer
+from musicgpt.trainer import train
 
 log = logging.getLogger(__name__)
 

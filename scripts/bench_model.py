@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from musicgpt.config import ModelConfig  # noqa: E402
-from musicgpt.generate import sample  # noqa: E402
+from musicgpt.sampling import sample  # noqa: E402
 from musicgpt.model import GPT  # noqa: E402
-from musicgpt.train import train_step  # noqa: E402
+from musicgpt.trainer import train_step  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -139,7 +139,7 @@ def main() -> None:
 
     cfg = ModelConfig(vocab_size=args.vocab_size, context=args.context, n_layer=args.n_layer,
                       n_head=args.n_head, d_model=args.d_model, dropout=args.dropout)
-    from musicgpt.train import resolve_device
+    from musicgpt.trainer import resolve_device
 
     device = resolve_device(args.device)
     load0 = os.getloadavg()

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from music21 import corpus  # noqa: E402
 
-from musicgpt import render  # noqa: E402
-from musicgpt.midi_io import load_score  # noqa: E402
+from musicgpt.render import outputs as render  # noqa: E402
+from musicgpt.scores import load_score  # noqa: E402
 
 PIECES = ("bach/bwv66.6", "monteverdi/madrigal.3.1", "palestrina/Credo_26")
 

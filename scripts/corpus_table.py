@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from musicgpt import corpora
+from musicgpt.corpus import corpora
 from musicgpt.errors import MusicGPTError
 
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"

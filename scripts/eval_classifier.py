@@ -21,13 +21,13 @@ import symusic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from musicgpt import corpora  # noqa: E402
-from musicgpt.baselines import (
+from musicgpt.corpus import corpora  # noqa: E402
+from musicgpt.evaluation.baselines import (
     KeyLR, SoftmaxLR, accuracy, confusion, expected_calibration_error, final_scale_rule,
     macro_f1, music21_key, pitch_profiles, style_features, style_stats,
 )
-from musicgpt.classify import evaluate, key_metrics, load_classifier, save_classifier  # noqa: E402
-from musicgpt.finetune import (  # noqa: E402
+from musicgpt.classifier.classify import evaluate, key_metrics, load_classifier, save_classifier  # noqa: E402
+from musicgpt.classifier.training import (  # noqa: E402
     ClassifierTrainConfig, Labelled, corpus_data, hold_out, labelled, train_classifier,
 )
 from musicgpt.config import MODES
@@ -146,7 +146,7 @@ def transposition_agreement(clf, data: Labelled, shift: int = 6) -> float:
 
 def end_to_end_seconds(clf, corpus: str, rows: list[dict], n: int = 20) -> float:
     """Seconds per file for what `musicgpt classify` does: read MIDI, encode, classify."""
-    from musicgpt.midi_io import load_score
+    from musicgpt.scores import load_score
 
     paths = [corpora.midi_path(corpus, r) for r in rows[:n]]
     clf.classify_score(load_score(paths[0]))  # warm up

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_classifier import sample_test  # noqa: E402
 
-from musicgpt.classify import combine, key_index, load_classifier  # noqa: E402
-from musicgpt.finetune import ClassifierTrainConfig, Labelled, corpus_data, hold_out, probe_pieces  # noqa: E402
-from musicgpt.keyhead import KeyHead, channel_weights, read_notes  # noqa: E402
+from musicgpt.classifier.classify import combine, key_index, load_classifier  # noqa: E402
+from musicgpt.classifier.training import ClassifierTrainConfig, Labelled, corpus_data, hold_out, probe_pieces  # noqa: E402
+from musicgpt.classifier.keyhead import KeyHead, channel_weights, read_notes  # noqa: E402
 from musicgpt.lm import split_rows  # noqa: E402
 
 EXTRA = ("lowest", "highest", "top", "final_chord", "voice_low", "voice_high", "cadence", "long")

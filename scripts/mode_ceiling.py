@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_classifier import holdout_sample, sample_test  # noqa: E402
-from musicgpt import corpora  # noqa: E402
-from musicgpt.baselines import final_scale_rule, pitch_profiles, tonic_index  # noqa: E402
-from musicgpt.classify import load_classifier  # noqa: E402
-from musicgpt.finetune import corpus_data  # noqa: E402
+from musicgpt.corpus import corpora  # noqa: E402
+from musicgpt.evaluation.baselines import final_scale_rule, pitch_profiles, tonic_index  # noqa: E402
+from musicgpt.classifier.classify import load_classifier  # noqa: E402
+from musicgpt.classifier.training import corpus_data  # noqa: E402
 from musicgpt.lm import split_rows  # noqa: E402
 
 DEGREES = {0: "the final", 7: "the fifth", 5: "the fourth", 3: "the minor third"}

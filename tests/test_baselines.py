@@ -5,13 +5,13 @@ import pytest
 import symusic
 from music21 import corpus
 
-from musicgpt.baselines import (
+from musicgpt.evaluation.baselines import (
     CHANNELS, KeyLR, SoftmaxLR, accuracy, confusion, expected_calibration_error, final_scale_rule,
     macro_f1, music21_key, pitch_profiles, style_features, style_stats, tonic_index,
 )
 from musicgpt.config import MODES
 from musicgpt.errors import MusicGPTError
-from musicgpt.midi_io import load_score, write_midi
+from musicgpt.scores import load_score, write_midi
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 

@@ -10,17 +10,17 @@ import torch
 from music21 import corpus
 
 from musicgpt.checkpoint import save_checkpoint
-from musicgpt.classify import (
+from musicgpt.classifier.classify import (
     KEY_LABELS, combine, evaluate, first_bars_ids, key_index, key_metrics, load_classifier,
     save_classifier, windows,
 )
-from musicgpt.finetune import Batches, ClassifierTrainConfig, Labelled, train_heads
+from musicgpt.classifier.training import Batches, ClassifierTrainConfig, Labelled, train_heads
 from musicgpt.cli import main
 from musicgpt.config import MODES, ModelConfig, TokenizerConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.midi_io import assign_voice_programs, load_score, m21_to_score, write_midi
+from musicgpt.scores import assign_voice_programs, load_score, m21_to_score, write_midi
 from musicgpt.model import GPT
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 STYLES = ("chorale", "mass", "tune")
 
@@ -201,7 +201,7 @@ def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, c
 
 
 def test_cli_text_has_a_row_per_question_with_top_labels(tmp_path, trained, scores, capsys):
-    from musicgpt.baselines import PITCH_CLASSES
+    from musicgpt.evaluation.baselines import PITCH_CLASSES
 
     clf, _ = trained
     model = tmp_path / "clf.pt"
@@ -340,7 +340,7 @@ def test_the_shipped_checkpoint_classifies_a_chorale_and_its_tritone_transpositi
     assert r0["mode"][0][0] == r6["mode"][0][0]
     # the tonic moves with the notes: bwv66.6's answer, six semitones up
     t0, t6 = r0["tonic"][0][0], r6["tonic"][0][0]
-    from musicgpt.baselines import tonic_index
+    from musicgpt.evaluation.baselines import tonic_index
 
     assert (tonic_index(t6) - tonic_index(t0)) % 12 == 6
 

@@ -10,7 +10,7 @@ import symusic
 from music21 import corpus
 
 from musicgpt.cli import main
-from musicgpt.midi_io import m21_to_score, write_midi
+from musicgpt.scores import m21_to_score, write_midi
 from musicgpt.notestring import parse_notes
 
 CHORALES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1", "bach/bwv86.6",

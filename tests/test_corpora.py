@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from musicgpt import corpora, corpus_read, midi_io
+from musicgpt.corpus import corpora
+from musicgpt.corpus import readers as corpus_read
+from musicgpt import scores
 from musicgpt.cli import main
 from musicgpt.config import MODES
 
@@ -170,7 +172,7 @@ def _folder(tmp_path: Path) -> Path:
     for i, p in enumerate([62, 64, 65, 67, 69, 67, 65, 64, 62]):
         t.notes.append(symusic.Note(i * 480, 480, p, 80))
     s.tracks.append(t)
-    midi_io.write_midi(s, src / "good.mid")
+    scores.write_midi(s, src / "good.mid")
     (src / "bad.mid").write_text("this is a text file, not MIDI\n")
     (src / "notes.txt").write_text("C D E F G")
     (src / "tune.abc").write_text("X:1\nT:Tune\nM:3/4\nL:1/4\nK:D\nDEF|GAB|A3|]\n")

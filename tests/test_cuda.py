@@ -11,7 +11,7 @@ import torch
 from music21 import corpus
 
 from musicgpt.checkpoint import load_checkpoint
-from musicgpt.train import train
+from musicgpt.trainer import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -46,8 +46,8 @@ def evaluate_anywhere(model) -> dict[str, float]:
 
 
 def test_classifier_on_cuda_agrees_with_the_cpu():
-    from musicgpt.classify import load_classifier
-    from musicgpt.midi_io import load_score
+    from musicgpt.classifier.classify import load_classifier
+    from musicgpt.scores import load_score
 
     score = load_score(corpus.getWork("bach/bwv66.6"))
     cpu = load_classifier(WEIGHTS / "classifier.pt", device="cpu")
@@ -74,10 +74,10 @@ def test_continuation_with_the_model_on_cuda_is_valid():
 def test_classifier_heads_train_on_cuda():
     from tests.test_classify import STYLES, data_of, made_up, quick, tiny_lm
 
-    from musicgpt.classify import evaluate
+    from musicgpt.classifier.classify import evaluate
     from musicgpt.config import MODES, TokenizerConfig
-    from musicgpt.finetune import train_heads
-    from musicgpt.tokenizer import MusicTokenizer
+    from musicgpt.classifier.training import train_heads
+    from musicgpt.tokens.tokenizer import MusicTokenizer
 
     tok = MusicTokenizer.create(TokenizerConfig(), STYLES, MODES)
     data = data_of(tok, [(made_up(s, seed), s, 0, "ionian") for s in range(3) for seed in range(3)])

@@ -6,9 +6,9 @@ import torch
 from music21 import corpus
 
 from musicgpt.config import MODES, TokenizerConfig
-from musicgpt.keyhead import CHANNELS, KeyHead, channel_weights, pitch_class_pool, read_notes, token_tables
-from musicgpt.midi_io import assign_voice_programs, load_score
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.classifier.keyhead import CHANNELS, KeyHead, channel_weights, pitch_class_pool, read_notes, token_tables
+from musicgpt.scores import assign_voice_programs, load_score
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 
 @pytest.fixture(scope="module")

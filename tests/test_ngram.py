@@ -1,7 +1,7 @@
 import math
 
-from musicgpt.data import IGNORE
-from musicgpt.ngram import NGram
+from musicgpt.data.tokens import IGNORE
+from musicgpt.evaluation.ngram import NGram
 
 
 def test_probabilities_sum_to_one():

@@ -13,9 +13,9 @@ import pytest
 import symusic
 from music21 import converter, corpus
 
-from musicgpt import render
+from musicgpt.render import outputs as render
 from musicgpt.cli import main
-from musicgpt.midi_io import load_score, write_midi
+from musicgpt.scores import load_score, write_midi
 
 
 def _one_note(pitch: int = 69, start_q: float = 0.0, quarters: float = 2.0, qpm: float = 120.0) -> symusic.Score:
@@ -158,7 +158,7 @@ def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
 
 
 def test_two_files_with_one_name_are_not_rendered_over_each_other(tmp_path, chorale, capsys):
-    from musicgpt.midi_io import write_midi
+    from musicgpt.scores import write_midi
 
     write_midi(chorale, tmp_path / "song.mid")
     write_midi(chorale, tmp_path / "song.midi")

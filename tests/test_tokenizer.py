@@ -6,8 +6,8 @@ from music21 import corpus
 
 from musicgpt.config import MODES, TokenizerConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.midi_io import m21_to_score
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.scores import m21_to_score
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,8 @@ def test_token_cache_follows_the_midi_files(tok, tmp_path):
     """A corpus rebuilt with other MIDI (a new extraction) must not be read from a stale cache."""
     import os
 
-    from musicgpt.data import encode_rows
-    from musicgpt.midi_io import write_midi
+    from musicgpt.data.tokens import encode_rows
+    from musicgpt.scores import write_midi
 
     score = m21_to_score(corpus.parse("bach/bwv66.6"))
     midi = tmp_path / "a.mid"

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Writes OUT/classifier.pt (self-contained: "
         "weights, heads, tokenizer, labels, temperatures) and OUT/metrics.json.",
         formatter_class=HelpFormatter)
-    from musicgpt.finetune import ClassifierTrainConfig
+    from musicgpt.classifier.training import ClassifierTrainConfig
 
     d = ClassifierTrainConfig()
     p.add_argument("--init", type=Path, required=True, help="language-model checkpoint")
@@ -112,8 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_classify(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from musicgpt.classify import combine, describe, load_classifier
-    from musicgpt.midi_io import load_score
+    from musicgpt.classifier.classify import combine, describe, load_classifier
+    from musicgpt.scores import load_score
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH "
@@ -158,14 +158,14 @@ def _text(name: str, r: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from musicgpt.classify import evaluate, load_classifier
-    from musicgpt.finetune import corpus_data
+    from musicgpt.classifier.classify import evaluate, load_classifier
+    from musicgpt.classifier.training import corpus_data
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
     import torch
 
-    from musicgpt.train import resolve_device
+    from musicgpt.trainer import resolve_device
 
     device = resolve_device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -202,8 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import logging
 
     from musicgpt.atomic import write_text_atomic
-    from musicgpt.classify import evaluate, save_classifier
-    from musicgpt.finetune import ClassifierTrainConfig, train_classifier
+    from musicgpt.classifier.classify import evaluate, save_classifier
+    from musicgpt.classifier.training import ClassifierTrainConfig, train_classifier
 
     cfg = ClassifierTrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,

@@ -50,7 +50,7 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
 def cmd_list(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from musicgpt import corpora
+    from musicgpt.corpus import corpora
 
     print(f"{'name':16} {'pieces':>7} {'built':>7}  {'styles':32} description")
     for name in corpora.names():
@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from musicgpt import corpora
+    from musicgpt.corpus import corpora
 
     if args.jobs is not None and args.jobs < 1:
         raise MusicGPTError("--jobs must be at least 1")
@@ -98,7 +98,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from musicgpt import corpora
+    from musicgpt.corpus import corpora
 
     info = corpora.info(args.name)
     if args.json:

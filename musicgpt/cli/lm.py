@@ -159,7 +159,7 @@ def _finite(text: str) -> float:
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
     """Every file `continue` will write, per sample: the MIDI, its JSON record, and with
     `render` the WAV, PNG and MusicXML."""
-    from musicgpt.render import KINDS, output_path
+    from musicgpt.render.outputs import KINDS, output_path
 
     paths = []
     for k in range(samples):
@@ -199,7 +199,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from musicgpt.atomic import write_text_atomic
     from musicgpt.continuation import continue_score, load_prompt
     from musicgpt.lm import load_model
-    from musicgpt.midi_io import MIDI_SUFFIXES, write_midi
+    from musicgpt.scores import MIDI_SUFFIXES, write_midi
 
     model_path = getattr(args, "model", DEFAULT_MODEL)
     if not model_path.exists():
@@ -242,7 +242,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
                   f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)
         if args.render:
             from musicgpt.cli.render import render_outputs
-            from musicgpt.render import KINDS, SAMPLE_RATE
+            from musicgpt.render.outputs import KINDS, SAMPLE_RATE
 
             # the piano roll marks where the header ends and the model's notes begin
             starts = [n.time for t in result.continuation.tracks for n in t.notes]
@@ -254,7 +254,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
 def _default_stem(prompt: str) -> str:
     """The prompt file's name without its suffix, or "theme" for a note string."""
-    from musicgpt.midi_io import SCORE_SUFFIXES
+    from musicgpt.scores import SCORE_SUFFIXES
 
     path = Path(prompt).expanduser()
     return path.stem if path.suffix.lower() in SCORE_SUFFIXES else "theme"

@@ -11,7 +11,7 @@ from musicgpt.errors import MusicGPTError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from musicgpt.render import SAMPLE_RATE
+    from musicgpt.render.outputs import SAMPLE_RATE
 
     p = sub.add_parser(
         "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score",
@@ -38,7 +38,7 @@ MIN_RATE, MAX_RATE = 8000, 192000
 
 
 def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
-    from musicgpt.render import KINDS
+    from musicgpt.render.outputs import KINDS
 
     chosen = tuple(k for k, on in zip(KINDS, (args.wav, args.roll, args.score)) if on)
     return chosen or KINDS
@@ -54,7 +54,7 @@ def describe(path: Path, score) -> str:
 def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
                    source: Path | None = None, marks: tuple[int, ...] = ()) -> list[str]:
     """Render `score` to STEM.*; refuse to overwrite the file it was read from."""
-    from musicgpt.render import output_path, render
+    from musicgpt.render.outputs import output_path, render
 
     for kind in kinds:
         target = output_path(stem, kind)
@@ -65,7 +65,7 @@ def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
 
 def cmd_render(args: argparse.Namespace) -> int:
     from musicgpt.continuation import first_bars
-    from musicgpt.midi_io import load_score
+    from musicgpt.scores import load_score
 
     if args.bars is not None and args.bars < 1:
         raise MusicGPTError("--bars must be at least 1")

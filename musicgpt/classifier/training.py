@@ -15,18 +15,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicgpt.baselines import tonic_index
+from musicgpt.evaluation.baselines import tonic_index
 from musicgpt.checkpoint import load_checkpoint
-from musicgpt.classify import (
+from musicgpt.classifier.classify import (
     Classifier, first_bars_ids, key_index, piece_features, piece_states,
 )
 from musicgpt.config import MODES
-from musicgpt.corpora import work_of
+from musicgpt.corpus.corpora import work_of
 from musicgpt.errors import MusicGPTError
-from musicgpt.keyhead import KeyHead
+from musicgpt.classifier.keyhead import KeyHead
 from musicgpt.model import GPT
-from musicgpt.tokenizer import MusicTokenizer
-from musicgpt.train import resolve_device
+from musicgpt.tokens.tokenizer import MusicTokenizer
+from musicgpt.trainer import resolve_device
 
 
 @dataclass(frozen=True)

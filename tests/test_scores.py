@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import symusic
 
-from musicgpt import midi_io
+from musicgpt import scores
 from musicgpt.cli import main
 from musicgpt.config import VOICE_PROGRAMS
 from musicgpt.errors import MusicGPTError
@@ -23,32 +23,32 @@ def _score(tracks: list[tuple[bool, list[tuple[int, int, int]]]]) -> symusic.Sco
 
 def test_missing_file(tmp_path):
     with pytest.raises(MusicGPTError, match="no such file"):
-        midi_io.load_score(tmp_path / "nope.mid")
+        scores.load_score(tmp_path / "nope.mid")
     with pytest.raises(MusicGPTError, match="is a folder"):
-        midi_io.load_score(tmp_path)
+        scores.load_score(tmp_path)
 
 
 def test_text_named_mid(tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_text("this is not MIDI\n" * 10)
     with pytest.raises(MusicGPTError, match="not a readable MIDI file"):
-        midi_io.load_score(bad)
+        scores.load_score(bad)
 
 
 def test_unknown_extension(tmp_path):
     f = tmp_path / "notes.txt"
     f.write_text("C D E")
     with pytest.raises(MusicGPTError, match="unknown file type"):
-        midi_io.load_score(f)
+        scores.load_score(f)
 
 
 def test_empty_and_drum_only_midi(tmp_path):
     empty, drums = tmp_path / "empty.mid", tmp_path / "drums.mid"
-    midi_io.write_midi(_score([]), empty)
-    midi_io.write_midi(_score([(True, [(0, 480, 36), (480, 480, 38)])]), drums)
+    scores.write_midi(_score([]), empty)
+    scores.write_midi(_score([(True, [(0, 480, 36), (480, 480, 38)])]), drums)
     for path in (empty, drums):
         with pytest.raises(MusicGPTError, match="no pitched notes"):
-            midi_io.load_score(path)
+            scores.load_score(path)
 
 
 def test_drums_dropped_and_programs_assigned(tmp_path):
@@ -58,10 +58,10 @@ def test_drums_dropped_and_programs_assigned(tmp_path):
         (False, [(0, 960, 72)]),
     ])
     path = tmp_path / "mix.mid"
-    midi_io.write_midi(s, path)
-    loaded = midi_io.load_score(path)
+    scores.write_midi(s, path)
+    loaded = scores.load_score(path)
     assert len(loaded.tracks) == 2
-    voiced = midi_io.assign_voice_programs(loaded)
+    voiced = scores.assign_voice_programs(loaded)
     assert [t.program for t in voiced.tracks] == list(VOICE_PROGRAMS[:2])
     assert voiced.tracks[0].notes[0].pitch == 72  # top voice first
 
@@ -69,7 +69,7 @@ def test_drums_dropped_and_programs_assigned(tmp_path):
 def test_more_tracks_than_programs_merge_into_last():
     n = len(VOICE_PROGRAMS) + 2
     s = _score([(False, [(0, 480, 90 - 3 * i)]) for i in range(n)])
-    voiced = midi_io.assign_voice_programs(s)
+    voiced = scores.assign_voice_programs(s)
     assert len(voiced.tracks) == len(VOICE_PROGRAMS)
     assert voiced.note_num() == n
     assert len(voiced.tracks[-1].notes) == 3
@@ -81,7 +81,7 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     # any CLI command that reads a score goes through load_score; exercise it via corpus build --from
     # (covered in test_corpora); here check the library message is a single line
     with pytest.raises(MusicGPTError) as err:
-        midi_io.load_score(bad)
+        scores.load_score(bad)
     assert "\n" not in str(err.value)
 
 
@@ -125,7 +125,7 @@ def test_export_keeps_every_score_note(name, pad, tmp_path):
 
     s = corpus.parse(name)
     out = tmp_path / "x.mid"
-    midi_io.write_midi(midi_io.m21_to_score(s), out)
+    scores.write_midi(scores.m21_to_score(s), out)
     assert _same(_midi_notes(out), _m21_notes(s, pad))
 
 
@@ -143,7 +143,7 @@ def test_chord_symbols_and_grace_notes_leave_no_trace(tmp_path):
     from music21 import converter
 
     s = converter.parse(ABC_WITH_SYMBOLS, format="abc")
-    score = midi_io.m21_to_score(s)
+    score = scores.m21_to_score(s)
     notes = [(n.pitch, n.time, n.duration) for n in score.tracks[0].notes]
     assert all(d > 0 for _, _, d in notes)
     pitches = sorted(p for p, _, _ in notes)
@@ -154,7 +154,7 @@ def test_chord_symbols_and_grace_notes_leave_no_trace(tmp_path):
     assert tied_a[2] == 480 * 3  # A4- tied to A2 at L:1/8: three quarters
     assert score.tempos[0].qpm == pytest.approx(100)
     out = tmp_path / "t.mid"
-    midi_io.write_midi(score, out)
+    scores.write_midi(score, out)
     assert _same(_midi_notes(out), _m21_notes(s))
 
 
@@ -164,16 +164,16 @@ def test_repeats_are_not_expanded():
     s = corpus.parse("bach/bwv66.6")  # no repeats: control
     abc = corpus.parse("ryansMammoth/AmateurHornpipe.abc")  # |: ... :| sections
     for piece in (s, abc):  # both open with a one-quarter pickup padded to a full bar
-        score = midi_io.m21_to_score(piece)
+        score = scores.m21_to_score(piece)
         assert score.end() / score.ticks_per_quarter == pytest.approx(float(piece.highestTime) + 3.0, abs=1e-3)
 
 
 def test_load_score_reads_musicxml_kern_abc(tmp_path):
-    from musicgpt.corpora import music21_corpus_dir
+    from musicgpt.corpus.corpora import music21_corpus_dir
 
     base = music21_corpus_dir()
     for rel in ("bach/bwv66.6.mxl", "bach/bwv277.krn", "josquin/milleRegrets.abc"):
-        score = midi_io.load_score(base / rel)
+        score = scores.load_score(base / rel)
         assert score.note_num() > 0
         assert [t.program for t in score.tracks] == list(VOICE_PROGRAMS[: len(score.tracks)])
 
@@ -191,21 +191,21 @@ def test_tie_between_different_pitches_keeps_both_notes():
 
     # O'Neill's transcriptions write "G-<E": music21 reads a tie from G to E; no note may vanish
     s = converter.parse("X:1\nT:t\nM:2/4\nL:1/8\nK:G\nG-<E F>D|G4|\n", format="abc")
-    score = midi_io.m21_to_score(s)
+    score = scores.m21_to_score(s)
     assert [n.pitch for n in score.tracks[0].notes] == [67, 64, 66, 62, 67]
 
 
 def test_abc_voices_of_one_piece_merge_and_a_tune_book_gives_its_first_tune(tmp_path, caplog):
-    from musicgpt import corpus_read
-    from musicgpt.corpora import music21_corpus_dir
+    from musicgpt.corpus import readers as corpus_read
+    from musicgpt.corpus.corpora import music21_corpus_dir
 
     base = music21_corpus_dir()
     # Josquin's chanson: each X: tune, all titled "La plus des plus", is one voice
     path = base / "josquin" / "laPlusDesPlus.abc"
-    voices = midi_io.parse_m21_all(path)
-    merged = midi_io.load_score(path)
+    voices = scores.parse_m21_all(path)
+    merged = scores.load_score(path)
     assert len(voices) == 3 and len(merged.tracks) == 3
-    assert merged.note_num() == sum(midi_io.m21_to_score(v).note_num() for v in voices)
+    assert merged.note_num() == sum(scores.m21_to_score(v).note_num() for v in voices)
     # the corpus reader merges the same way
     via_corpus, _ = corpus_read._read_josquin(None, "josquin/laPlusDesPlus.abc", path)
     assert via_corpus.note_num() == merged.note_num()
@@ -216,9 +216,9 @@ def test_abc_voices_of_one_piece_merge_and_a_tune_book_gives_its_first_tune(tmp_
     book = text + "\n\n" + second.replace("X: 1", "X: 2", 1)  # music21 keeps one tune per number
     f = tmp_path / "book.abc"
     f.write_text(book, encoding="latin-1")
-    with caplog.at_level("WARNING", logger="musicgpt.midi_io"):
-        score = midi_io.load_score(f)
-    first = midi_io.m21_to_score(midi_io.parse_m21_all(f)[0])
+    with caplog.at_level("WARNING", logger="musicgpt.scores"):
+        score = scores.load_score(f)
+    first = scores.m21_to_score(scores.parse_m21_all(f)[0])
     assert score.note_num() == first.note_num() and len(score.tracks) == 1
     assert "holds 2 tunes" in caplog.text and "first" in caplog.text
 
@@ -231,7 +231,7 @@ def test_pickup_bar_ends_at_the_first_bar_line_of_a_real_chorale():
 
     path = corpus.getWork("bach/bwv66.6")  # 4/4, one-quarter pickup, a three-quarter last bar
     s = corpus.parse(path)
-    score = midi_io.load_score(path)
+    score = scores.load_score(path)
     tpq = score.ticks_per_quarter
     bar = 4 * tpq
     assert [(t.time, t.numerator, t.denominator) for t in score.time_signatures] == [(0, 4, 4)]
@@ -253,14 +253,14 @@ def test_pickup_bar_ends_at_the_first_bar_line_of_a_real_chorale():
 def test_pickup_is_found_in_musicxml_kern_and_abc(name, pad):
     from music21 import corpus
 
-    assert midi_io.pickup_quarters(corpus.parse(name)) == pad
+    assert scores.pickup_quarters(corpus.parse(name)) == pad
 
 
 def test_a_piece_without_pickup_is_unchanged():
     from music21 import converter, corpus
 
     s = corpus.parse("palestrina/Agnus_01.krn")  # 4/2, starts on a downbeat
-    score = midi_io.m21_to_score(s)
+    score = scores.m21_to_score(s)
     q = score.ticks_per_quarter
     got = sorted((n.pitch, n.time / q, n.duration / q) for t in score.tracks for n in t.notes)
     assert _same(got, _m21_notes(s))
@@ -268,7 +268,7 @@ def test_a_piece_without_pickup_is_unchanged():
     # a full first bar and a short last one, and a single short bar: neither is a pickup
     for text, onsets in [("C D E F|G A B c|d e f|", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
                          ("C D E|", [0, 1, 2])]:
-        abc = midi_io.m21_to_score(converter.parse(f"X:1\nT:t\nM:4/4\nL:1/4\nK:C\n{text}\n", format="abc"))
+        abc = scores.m21_to_score(converter.parse(f"X:1\nT:t\nM:4/4\nL:1/4\nK:C\n{text}\n", format="abc"))
         assert [n.time / q for n in abc.tracks[0].notes] == onsets
 
 
@@ -277,14 +277,14 @@ def test_pickup_shifts_later_meter_and_key_changes_but_not_the_opening_ones():
 
     # 3/4 with a one-quarter pickup; 2/4 and G major from the third bar; an eighth pickup in 6/8
     s = converter.parse("X:1\nT:t\nM:3/4\nL:1/4\nK:C\nG|c d e|\nM:2/4\nK:G\nf g|c2|\n", format="abc")
-    score = midi_io.m21_to_score(s)
+    score = scores.m21_to_score(s)
     q = score.ticks_per_quarter
     assert [n.time / q for n in score.tracks[0].notes] == [2, 3, 4, 5, 6, 7, 8]
     assert [(t.time / q, t.numerator, t.denominator) for t in score.time_signatures] == [(0, 3, 4), (6, 2, 4)]
     assert [(k.time / q, k.key) for k in score.key_signatures] == [(0, 0), (6, 1)]
     jig = converter.parse("X:1\nT:t\nM:6/8\nL:1/8\nK:C\nG|c2d e2f|g3 c3|\n", format="abc")
-    assert midi_io.m21_to_score(jig).tracks[0].notes[0].time == int(2.5 * q)
-    assert midi_io.m21_to_score(jig).tracks[0].notes[1].time == 3 * q  # the 6/8 bar is 3 quarters
+    assert scores.m21_to_score(jig).tracks[0].notes[0].time == int(2.5 * q)
+    assert scores.m21_to_score(jig).tracks[0].notes[1].time == 3 * q  # the 6/8 bar is 3 quarters
 
 
 def test_a_short_measure_zero_built_by_hand_is_a_pickup():
@@ -296,7 +296,7 @@ def test_a_short_measure_zero_built_by_hand_is_a_pickup():
     m1.append([note.Note("C5"), note.Note("D5"), note.Note("E5")])
     part.append([m0, m1])
     assert m0.paddingLeft == 0
-    score = midi_io.m21_to_score(part)
+    score = scores.m21_to_score(part)
     assert [n.time for n in score.tracks[0].notes] == [960, 1440, 1920, 2400]
 
 
@@ -312,7 +312,7 @@ def test_drum_tracks_are_left_out_with_a_warning(tmp_path, caplog):
     s.tracks.append(drums)
     path = tmp_path / "mixed.mid"
     s.dump_midi(str(path))
-    with caplog.at_level(logging.WARNING, logger="musicgpt.midi_io"):
-        got = midi_io.load_score(path)
+    with caplog.at_level(logging.WARNING, logger="musicgpt.scores"):
+        got = scores.load_score(path)
     assert [(n.pitch, t.is_drum) for t in got.tracks for n in t.notes] == [(60, False)]
     assert "2 drum notes left out" in caplog.text

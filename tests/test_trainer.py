@@ -9,7 +9,7 @@ from musicgpt.checkpoint import load_checkpoint, save_checkpoint
 from musicgpt.config import ModelConfig, TrainConfig, from_dict, to_dict
 from musicgpt.errors import MusicGPTError
 from musicgpt.model import GPT
-from musicgpt.train import lr_at, train
+from musicgpt.trainer import lr_at, train
 
 V, CTX, PERIOD = 12, 16, 7
 

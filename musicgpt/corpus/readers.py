@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import symusic
 
-from musicgpt import midi_io
+from musicgpt import scores
 
 PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 STEPS = {
@@ -254,22 +254,22 @@ def read_source(recipe: Any, rel: str, path: Path, pid: str, corpus_dir: Path) -
     reader = recipe.reader
     if reader == "files":
         suffix = path.suffix.lower()
-        if suffix in midi_io.MIDI_SUFFIXES:
+        if suffix in scores.MIDI_SUFFIXES:
             reader = "midi"
         elif suffix == ".abc":
             reader = "abc-tunes"
-        elif suffix in midi_io.M21_SUFFIXES:
+        elif suffix in scores.M21_SUFFIXES:
             reader = "score"
         else:
-            raise Skip(f"unknown file type {suffix or '(none)'}; expected {', '.join(midi_io.SCORE_SUFFIXES)}")
+            raise Skip(f"unknown file type {suffix or '(none)'}; expected {', '.join(scores.SCORE_SUFFIXES)}")
     pieces, skipped = [], []
     if reader == "abc-tunes":
         for tune_id, text, meta in split_abc(path.read_text(encoding="utf-8", errors="replace"), pid):
             try:
-                score = midi_io.m21_to_score(_parse_abc(text))
+                score = scores.m21_to_score(_parse_abc(text))
                 pieces.append(_finish(recipe, rel, tune_id, score, meta, corpus_dir))
             except Exception as exc:  # one bad tune never costs the book
-                skipped.append([f"{rel} {tune_id.rsplit('/', 1)[-1]}", midi_io.one_line(exc)])
+                skipped.append([f"{rel} {tune_id.rsplit('/', 1)[-1]}", scores.one_line(exc)])
         return {"pieces": pieces, "skipped": skipped}
     read = {"bach": _read_bach, "score": _read_score, "josquin": _read_josquin, "midi": _read_midi}[reader]
     score, meta = read(recipe, rel, path)
@@ -284,7 +284,7 @@ def _finish(recipe: Any, rel: str, pid: str, score: symusic.Score, meta: dict[st
     labels = _mode_labels(recipe, score, meta)
     style, style_source = _style(recipe, rel, meta)
     midi_rel = f"midi/{pid}.mid"
-    midi_io.write_midi(score, corpus_dir / midi_rel)
+    scores.write_midi(score, corpus_dir / midi_rel)
     ts = score.time_signatures
     return {
         "id": pid, "corpus": recipe.name, "source": rel, "midi": midi_rel,
@@ -358,7 +358,7 @@ def _voice_word(name: str | None) -> bool:
 def _read_bach(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[str, Any]]:
     from music21 import stream
 
-    s = midi_io.parse_m21(path)
+    s = scores.parse_m21(path)
     parts = list(s.parts)
     voices = [p for p in parts if _voice_word(p.partName)]
     if not voices and len(parts) == 4:  # kern files name no parts
@@ -368,7 +368,7 @@ def _read_bach(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[s
     satb = stream.Score()
     for p in voices:
         satb.insert(0, p)
-    score = midi_io.assign_voice_programs(midi_io.m21_to_score(satb))
+    score = scores.assign_voice_programs(scores.m21_to_score(satb))
     meta = _m21_meta(s, path)
     title = _chorale_title(path.name) or meta["title"]
     meta["title"] = re.sub(r"^\d+\.\s*", "", title) if title else None
@@ -398,8 +398,8 @@ def _chorale_list() -> dict[int, dict]:
 
 
 def _read_score(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[str, Any]]:
-    s = midi_io.parse_m21(path)
-    score = midi_io.m21_to_score(s)
+    s = scores.parse_m21(path)
+    score = scores.m21_to_score(s)
     meta = _m21_meta(s, path)
     if recipe.title_rule == "filename":  # "PMFC_24_21-O proles hispanie.xml" -> "O proles hispanie"
         meta["title"] = title_from_filename(path.stem)
@@ -422,7 +422,7 @@ def _read_score(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[
 
 
 def _read_midi(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[str, Any]]:
-    score = midi_io.assign_voice_programs(midi_io.load_score(path))
+    score = scores.assign_voice_programs(scores.load_score(path))
     if score.ticks_per_quarter != 480:
         score = score.resample(480)
     return score, {"title": path.stem, "keys": ["src:" + sha(path.read_bytes())]}
@@ -431,7 +431,7 @@ def _read_midi(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[s
 def _read_josquin(recipe: Any, rel: str, path: Path) -> tuple[symusic.Score, dict[str, Any]]:
     """Each X: tune of the file is one voice of the piece: merge them into one score."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    score = midi_io.m21_to_score(midi_io.merge_voices(midi_io.parse_m21_all(path)))
+    score = scores.m21_to_score(scores.merge_voices(scores.parse_m21_all(path)))
     titles = re.findall(r"^T:\s*(.+?)\s*$", text, re.M)
     return score, {
         "title": titles[0] if titles else path.stem,

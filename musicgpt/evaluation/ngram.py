@@ -11,7 +11,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from musicgpt.data import IGNORE, bits_report
+from musicgpt.data.tokens import IGNORE, bits_report
 
 
 class NGram:

@@ -27,16 +27,16 @@ import numpy as np
 import symusic
 import torch
 
-from musicgpt.baselines import PITCH_CLASSES
+from musicgpt.evaluation.baselines import PITCH_CLASSES
 from musicgpt.checkpoint import load_checkpoint, save_checkpoint
 from musicgpt.config import MODES
 from musicgpt.errors import MusicGPTError
-from musicgpt.keyhead import KeyHead, TokenTables, pitch_class_pool, read_notes, token_tables
+from musicgpt.classifier.keyhead import KeyHead, TokenTables, pitch_class_pool, read_notes, token_tables
 from musicgpt.model import GPT
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 if TYPE_CHECKING:
-    from musicgpt.finetune import Labelled
+    from musicgpt.classifier.training import Labelled
 
 KEY_LABELS: tuple[str, ...] = tuple(f"{t} {m}" for t in PITCH_CLASSES for m in MODES)  # t * 8 + m
 
@@ -174,7 +174,7 @@ class Classifier:
         return ps, pk.reshape(len(pieces), 12, len(MODES))
 
     def encode(self, score: symusic.Score, bars: int | None = None) -> np.ndarray:
-        from musicgpt.midi_io import assign_voice_programs
+        from musicgpt.scores import assign_voice_programs
 
         ids = np.asarray(self.tok.encode(assign_voice_programs(score)), dtype=np.int64)
         ids = first_bars_ids(ids, self.bar_id, bars)
@@ -247,7 +247,7 @@ def save_classifier(path: Path, clf: Classifier, extra_meta: dict | None = None,
 
 def evaluate(clf: Classifier, data: Labelled, bars: int | None = None, progress: bool = False) -> dict:
     """Accuracy, macro-F1, confusion and calibration on labelled pieces (all and human-labelled)."""
-    from musicgpt.baselines import accuracy, confusion, expected_calibration_error, macro_f1
+    from musicgpt.evaluation.baselines import accuracy, confusion, expected_calibration_error, macro_f1
 
     t0 = time.time()
     ids = [first_bars_ids(i, clf.bar_id, bars) for i in data.ids]
@@ -277,7 +277,7 @@ def evaluate(clf: Classifier, data: Labelled, bars: int | None = None, progress:
 
 def key_metrics(pk: np.ndarray, data: Labelled, pk_raw: np.ndarray | None = None) -> dict:
     """Mode, tonic and tonic+mode accuracy from (P, 12, 8) probabilities, all and human-labelled."""
-    from musicgpt.baselines import accuracy, confusion, expected_calibration_error
+    from musicgpt.evaluation.baselines import accuracy, confusion, expected_calibration_error
 
     mode_p, tonic_p = pk.sum(1), pk.sum(2)
     flat = pk.reshape(len(pk), -1)

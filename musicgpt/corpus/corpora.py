@@ -109,7 +109,7 @@ def work_of(row: dict[str, Any]) -> str:
 
 def corpora_root() -> Path:
     env = os.environ.get("MUSICGPT_CORPORA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "corpora"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "corpora"
 
 
 def music21_corpus_dir() -> Path:
@@ -198,7 +198,7 @@ class _UnionFind:
 def grouping_keys(recipe: Recipe, piece: dict[str, Any]) -> list[str]:
     """Keys that tie a piece to others: content hashes and file stems (from the worker), melody
     signatures and normalised titles (computed here, so tuning them needs no re-parse)."""
-    from musicgpt import corpus_read
+    from musicgpt.corpus import readers as corpus_read
 
     keys = list(piece.get("_keys", ()))
     rules = recipe.group_rules
@@ -312,8 +312,8 @@ def _work(task: tuple[dict[str, Any], str, str, str, str, dict[str, Any]]) -> di
     """Worker: extract every piece of one source file, write its MIDI, cache the result."""
     recipe_d, rel, abspath, pid, corpus_dir, key = task
     recipe = recipe_from_dict(recipe_d)
-    from musicgpt import corpus_read
-    from musicgpt.midi_io import one_line
+    from musicgpt.corpus import readers as corpus_read
+    from musicgpt.scores import one_line
 
     try:
         result = corpus_read.read_source(recipe, rel, Path(abspath), pid, Path(corpus_dir))
@@ -377,7 +377,7 @@ def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress:
     corpus_dir = _root(root) / recipe.name
     sources = _list_sources(recipe)
     if recipe.reader == "files":
-        from musicgpt.midi_io import SCORE_SUFFIXES
+        from musicgpt.scores import SCORE_SUFFIXES
 
         # a user corpus with no pieces is refused before anything is written: it would be
         # listed, and training on it fails later with a less clear message

@@ -32,14 +32,14 @@ from miditok.utils import get_bars_ticks
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
-from musicgpt.midi_io import one_line
+from musicgpt.scores import one_line
 
 SAMPLE_RATE = 22050
 HARMONICS = (1.0, 0.5, 0.3, 0.15)  # amplitude of partials 1..4: a soft organ flue stop
 ATTACK_S = 0.01
 RELEASE_S = 0.08
 # one colour per track, in track order (blue, red, green, orange, purple, ...); the MIDI that
-# continue writes has the top voice first (midi_io.assign_voice_programs)
+# continue writes has the top voice first (scores.assign_voice_programs)
 PALETTE = np.array([
     (31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
     (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207),

@@ -5,7 +5,7 @@ import torch
 
 from musicgpt.config import ModelConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.generate import filter_logits, sample
+from musicgpt.sampling import filter_logits, sample
 from musicgpt.model import GPT
 
 V, CTX = 29, 16

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
-from musicgpt.tokenizer import MusicTokenizer
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # target value the loss skips
