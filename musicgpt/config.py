@@ -3,10 +3,57 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
+import math
+from pathlib import Path
 from typing import Any, TypeVar
 
+from musicgpt.errors import MusicGPTError
+
 T = TypeVar("T")
+
+
+def shipped(name: str) -> Path:
+    """A checkpoint shipped inside the installed package: musicgpt/weights/NAME."""
+    return Path(str(importlib.resources.files("musicgpt") / "weights" / name))
+
+
+SHIPPED_MODEL = "default.pt"  # the language model
+# the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
+# (docs/classification.md); default.pt is the language model, with frozen-body heads
+SHIPPED_CLASSIFIER = "classifier.pt"
+
+
+def option(default: Any, help: str, **cli: Any) -> Any:
+    """A field's default with its help text. `cli` holds hints for the command-line option made
+    from the field (musicgpt.cli.options): flag (when it is not --field-name), choices, metavar,
+    bounds (least, above, most), off_flag/off_help (a bool's opposite flag). A name written in
+    backquotes, `like_this`, is a parameter: the CLI shows it as its flag."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
+def out_of_bounds(value: float, meta: Any) -> str | None:
+    """Why `value` breaks the bounds in a field's metadata ("is not above 0 and at most 1"),
+    or None when it keeps them. NaN keeps none."""
+    least, above, most = meta.get("least"), meta.get("above"), meta.get("most")
+    ok = ((least is None or value >= least) and (above is None or value > above)
+          and (most is None or value <= most) and not math.isnan(value))
+    if ok:
+        return None
+    words = [f"{least:g} or more" if least is not None else "",
+             f"above {above:g}" if above is not None else "",
+             f"at most {most:g}" if most is not None else ""]
+    return "is not " + " and ".join(w for w in words if w)
+
+
+def check_bounds(cfg: Any) -> None:
+    """Refuse a config whose fields break their metadata's bounds, naming the parameter."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        why = None if value is None else out_of_bounds(value, f.metadata)
+        if why:
+            raise MusicGPTError(f"`{f.name}` {value} {why}")
 
 # MIDI programs given to voices, top voice first. MidiTok merges tracks that share a program, so
 # each voice must keep its own; a short fixed list also keeps the token vocabulary small.
@@ -23,7 +70,8 @@ MODES: tuple[str, ...] = (
 class TokenizerConfig:
     """How scores become tokens. REMI by default; TSD selectable."""
 
-    kind: str = "REMI"  # "REMI" or "TSD"
+    kind: str = option("REMI", "MidiTok token scheme; continuation by bars needs REMI",
+                       flag="--tokenizer", choices=("REMI", "TSD"))
     pitch_range: tuple[int, int] = (21, 109)
     # Positions per beat, by beat range. 12 per beat for the first beats keeps 16ths and triplets
     # on the grid (the default 8 moves 2-3% of folk-tune notes); longer notes need less.
@@ -36,7 +84,9 @@ class TokenizerConfig:
         (2, (2, 3, 4, 6, 8)), (4, (1, 2, 3, 4, 5, 6, 7, 8)), (8, (3, 6, 9, 12)),
     )
     programs: tuple[int, ...] = VOICE_PROGRAMS
-    bpe_vocab_size: int = 0  # 0: no BPE; otherwise MidiTok's BPE to this vocabulary size
+    bpe_vocab_size: int = option(0, "learn MidiTok BPE up to this vocabulary size (0: off; "
+                                 "turns off transposition, see lm_train_config)",
+                                 flag="--bpe", metavar="VOCAB")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +94,11 @@ class ModelConfig:
     """A decoder-only transformer. vocab_size comes from the tokenizer, never guessed."""
 
     vocab_size: int
-    context: int = 512
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 256
-    dropout: float = 0.1  # on embeddings and residual branches
+    context: int = option(512, "tokens of context")
+    n_layer: int = option(4, "transformer blocks", flag="--layers")
+    n_head: int = option(4, "attention heads per block; must divide `d_model`", flag="--heads")
+    d_model: int = option(256, "width of the hidden states")
+    dropout: float = option(0.1, "dropout rate in training, on embeddings and residual branches")
     # On attention weights. Off by default: any value > 0 sends scaled_dot_product_attention to
     # its unfused path, which cost about a third of CPU training throughput (docs/benchmarks.md).
     attn_dropout: float = 0.0
@@ -60,31 +110,106 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and evaluation settings for `musicgpt train`."""
 
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup: int = 100
+    steps: int = option(2000, "optimiser steps in all")
+    batch_size: int = option(16, "windows of `context` tokens per step")
+    lr: float = option(1e-3, "peak learning rate (AdamW), reached after `warmup` steps, then "
+                       "cosine decay to `min_lr`")
+    # None: lr / 10, resolved when the config is made (so a saved config holds the number)
+    min_lr: float | None = option(None, "learning rate at the end of the cosine decay; "
+                                  "default `lr` / 10")
+    warmup: int = option(100, "steps of linear warmup")
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    eval_every: int = 200
-    eval_batches: int = 20
+    eval_every: int = option(200, "steps between evaluations (each keeps best.pt if it is the best)")
+    eval_batches: int = option(20, "batches read per evaluation")
     log_every: int = 10
-    seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when present, else CPU
-    transpose: int = 6  # augmentation: random shift in [-transpose, transpose] semitones
-    control_drop: float = 0.3  # probability of dropping each control token during training
+    seed: int = option(0, "random seed (weights, batches)")
+    device: str = option("auto", "auto (a CUDA GPU when present), cpu or cuda")
+    transpose: int = option(6, "random transposition up to this many semitones, kept within "
+                            "each voice's range")
+    control_drop: float = option(0.3, "chance of dropping each style/mode control token")
+    # "piece": each window is one piece from a bar line, padded where the piece ends (the old
+    # recipe); "packed": windows cut anywhere from the train pieces laid end to end, each led
+    # by BOS and its controls and closed by EOS, so every target slot is used
+    windows: str = "piece"
+    # share of the train pieces (whole groups) held out for validation: checkpoint selection
+    # and early stopping read it, never the test split
+    valid_share: float = 0.1
+
+
+    def __post_init__(self) -> None:
+        if self.min_lr is None:  # the documented rule: the decay ends at a tenth of the peak
+            object.__setattr__(self, "min_lr", self.lr / 10)
+
+
+def lm_train_config(train: TrainConfig, tok: TokenizerConfig) -> TrainConfig:
+    """`train` as used with `tok`: BPE merges pitch tokens with what follows them, so a shifted
+    pitch would need ids that do not exist; a BPE tokenizer turns transposition off."""
+    return dataclasses.replace(train, transpose=0) if tok.bpe_vocab_size else train
 
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
     """Sampling settings for `musicgpt continue`."""
 
-    temperature: float = 1.0
-    top_k: int = 0  # 0: off
-    top_p: float = 0.95  # 1.0: off
-    max_new_tokens: int = 512
-    seed: int | None = None
+    temperature: float = option(1.0, "sampling temperature, 0 or more; 0 picks the most likely token",
+                                least=0.0)
+    top_k: int = option(0, "sample only from the K likeliest tokens; 0: off", least=0)
+    top_p: float = option(0.95, "sample only from the likeliest tokens that together hold this "
+                          "share of the probability, above 0 and at most 1; 1.0: off",
+                          above=0.0, most=1.0)
+    max_new_tokens: int = option(512, "most tokens sampled", least=1)
+    seed: int | None = option(0, "random seed; the same seed repeats the result (None: a new "
+                              "one each time)")
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """Fine-tuning settings for `musicgpt train-classifier`."""
+
+    steps: int = option(400, "fine-tuning steps (not with `freeze`)")
+    batch_size: int = option(16, "crops per fine-tuning step (not with `freeze`)")
+    lr: float = option(3e-4, "body learning rate, when the body is not frozen")
+    head_lr: float = option(3e-3, "learning rate of the style and key heads")
+    weight_decay: float = 0.01
+    warmup: int = 20
+    freeze: bool = option(False, "body frozen, heads fitted on its features (how the "
+                          "weights/default.pt heads were made)",
+                          off_flag="--unfreeze", off_help="fine-tune the body too")
+    scratch: bool = option(False, "same network and steps from random weights (measures the "
+                           "pre-training gain)")
+    window: int = option(256, "tokens per training crop, BOS included")
+    transpose: bool = option(True, "transposition augmentation: a random -6..+5 semitone shift "
+                             "of pitch tokens, the tonic label moved with it")
+    derived_mode_weight: float = option(0.3, "loss weight of derived (not human) mode labels; "
+                                        "0 ignores them")
+    derived_style_weight: float = 1.0
+    calib_fraction: float = 0.1  # train groups held out to fit the temperatures
+    calib_max: int = 600  # at most this many of their pieces are scored (whole pieces are slow)
+    probe_iters: int = option(700, "`freeze`: head updates (batches of `probe_batch`) on the "
+                              "cached features")
+    probe_batch: int = 256
+    probe_passes: int = option(2, "`freeze`: passes over the pieces, each under a new random "
+                               "transposition", flag="--passes")
+    probe_per_style: int = option(250, "`freeze`: pieces per style, besides every piece with a "
+                                  "human mode label", flag="--per-style")
+    key_proj: int = 4  # numbers each pooled state is projected to in the key head
+    key_hidden: int = 128
+    key_dropout: float = 0.5
+    keep_style_head: bool = option(False, "with `freeze` and a classifier as `init`: keep its "
+                                   "style head (say, from fine-tuning) and fit only the key head "
+                                   "on the frozen body")
+    key_style_input: bool = option(True, "the key head reads the style head's probabilities, so "
+                                   "that an ending can mean different things in a mass and in a "
+                                   "fiddle tune")
+    style_balance: str = option("style", "fine-tuning draws crops with weight count ** -0.5, "
+                                "counting pieces per style or per (style, collection): palestrina, "
+                                "trecento, oneills1850, ...", choices=("style", "style+source"))
+    seed: int = option(0, "random seed (new heads, calibration hold-out, crops, transpositions)")
+    device: str = option("auto", "auto (a CUDA GPU when present), cpu or cuda")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
