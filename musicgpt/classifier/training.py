@@ -15,55 +15,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicgpt.evaluation.baselines import tonic_index
+from musicgpt.theory import pitch_class as tonic_index
 from musicgpt.checkpoint import load_checkpoint
 from musicgpt.classifier.classify import (
     Classifier, first_bars_ids, key_index, piece_features, piece_states,
 )
-from musicgpt.config import MODES
+from musicgpt.config import MODES, ClassifierTrainConfig
 from musicgpt.corpus.corpora import work_of
 from musicgpt.errors import MusicGPTError
 from musicgpt.classifier.keyhead import KeyHead
 from musicgpt.model import GPT
 from musicgpt.tokens.tokenizer import MusicTokenizer
 from musicgpt.trainer import resolve_device
-
-
-@dataclass(frozen=True)
-class ClassifierTrainConfig:
-    """Fine-tuning settings for `musicgpt train-classifier`."""
-
-    steps: int = 400
-    batch_size: int = 16
-    lr: float = 3e-4  # the body's learning rate when it is unfrozen
-    head_lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup: int = 20
-    freeze: bool = False  # True: linear probe, the body keeps its pre-trained weights
-    scratch: bool = False  # True: same network and steps from random weights (the control)
-    window: int = 256  # tokens per training crop, BOS included
-    transpose: bool = True  # random -6..+5 semitone shift of pitch tokens, tonic label moved
-    derived_mode_weight: float = 0.3  # key-loss weight of a derived (not human) mode label
-    derived_style_weight: float = 1.0
-    calib_fraction: float = 0.1  # train groups held out to fit the temperatures
-    calib_max: int = 600  # at most this many of their pieces are scored (whole pieces are slow)
-    probe_iters: int = 700  # head updates (batches of probe_batch) on a frozen body's features
-    probe_batch: int = 256
-    probe_passes: int = 2  # passes over the probe's pieces, each under a new random transposition
-    probe_per_style: int = 250  # pieces per style for the probe, plus every human mode label
-    key_proj: int = 4  # numbers each pooled state is projected to in the key head
-    key_hidden: int = 128
-    key_dropout: float = 0.5
-    # with freeze: keep the init checkpoint's style head (say, from a fine-tuned body) and fit
-    # only the key head
-    keep_style_head: bool = False
-    # the key head also reads the style head's probabilities (KeyHead's context)
-    key_style_input: bool = True
-    # crops drawn with weight count ** -0.5, counted per "style" or per "style+source" (the
-    # collection a piece comes from: palestrina, trecento, oneills1850, ...)
-    style_balance: str = "style"
-    seed: int = 0
-    device: str = "auto"  # auto: a CUDA GPU when present, else the CPU
 
 
 def with_heads(model: GPT, n_style: int, cfg: ClassifierTrainConfig) -> tuple[GPT, KeyHead]:
@@ -402,12 +365,12 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
 def corpus_data(tok: MusicTokenizer, corpus: str, styles: Sequence[str] | None = None,
                 root: Path | None = None) -> tuple[Labelled, Labelled, tuple[str, ...]]:
     """(train, test, styles) for a built corpus, through the LM's token caches."""
-    from musicgpt.lm import split_rows, token_sets
+    from musicgpt.data.splits import split_rows, token_sets
 
     splits = split_rows(corpus, root)
     if styles is None:
         styles = sorted({r["style"] for r in splits["train"] if r.get("style")})
-    train_ts, test_ts = token_sets(tok, corpus, root)
+    train_ts, test_ts = map(token_sets(tok, corpus, root).get, ("train", "test"))
     return (labelled(train_ts, splits["train"], styles), labelled(test_ts, splits["test"], styles),
             tuple(styles))
 
