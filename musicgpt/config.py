@@ -60,6 +60,10 @@ def check_bounds(cfg: Any) -> None:
 # Organ-family programs (16-23) sound like sustained voices when a chorale is played back.
 VOICE_PROGRAMS: tuple[int, ...] = (16, 17, 18, 19, 20, 21, 22, 23)
 
+# Audio sample rate of rendered WAVs, in Hz: plenty for organ-like partials of these pitches.
+# Here, not in render/, so that `musicgpt render --help` shows it without importing numpy.
+SAMPLE_RATE = 22050
+
 # The clock's eight positions used for every mode label in the project.
 MODES: tuple[str, ...] = (
     "ionian", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "locrian", "other",
@@ -85,7 +89,7 @@ class TokenizerConfig:
     )
     programs: tuple[int, ...] = VOICE_PROGRAMS
     bpe_vocab_size: int = option(0, "learn MidiTok BPE up to this vocabulary size (0: off; "
-                                 "turns off transposition, see lm_train_config)",
+                                 "BPE turns transposition off: lm_train_config)",
                                  flag="--bpe", metavar="VOCAB")
 
 
@@ -159,8 +163,8 @@ class SampleConfig:
                           "share of the probability, above 0 and at most 1; 1.0: off",
                           above=0.0, most=1.0)
     max_new_tokens: int = option(512, "most tokens sampled", least=1)
-    seed: int | None = option(0, "random seed; the same seed repeats the result (None: a new "
-                              "one each time)")
+    # None: a new seed each time
+    seed: int | None = option(0, "random seed; the same seed repeats the result")
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -182,8 +186,8 @@ class ClassifierTrainConfig:
     scratch: bool = option(False, "same network and steps from random weights (measures the "
                            "pre-training gain)")
     window: int = option(256, "tokens per training crop, BOS included")
-    transpose: bool = option(True, "transposition augmentation: a random -6..+5 semitone shift "
-                             "of pitch tokens, the tonic label moved with it")
+    transpose: bool = option(True, "transposition augmentation (a random -6..+5 semitone shift "
+                             "of pitch tokens, the tonic label moved with it)")
     derived_mode_weight: float = option(0.3, "loss weight of derived (not human) mode labels; "
                                         "0 ignores them")
     derived_style_weight: float = 1.0

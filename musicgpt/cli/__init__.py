@@ -1,7 +1,11 @@
 """`musicgpt` command line. The only place that reads argv, prints for the user, or exits.
 
 Each subcommand group lives in its own module with a `register(subparsers)` function; every
-command function takes the parsed args and returns an exit code.
+command function takes the parsed args and returns an exit code. Options that set a config field
+are made from the field (musicgpt/cli/options.py). Nothing heavy (torch, miditok, music21) is
+imported until a command runs, so `--help` is instant.
+
+Library errors name parameters in backquotes (`bars`); each command shows them as its flags.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import os
 import sys
 
+from musicgpt.cli.options import help_with_flags, name_flags
 from musicgpt.errors import MusicGPTError
 
 
@@ -20,7 +25,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        switch = action.nargs == 0  # a store_true/store_false flag: its help says what it does
+        unset = switch or action.default is None or action.default is False or action.default == argparse.SUPPRESS
         if unset or "default" in text:
             return text
         return super()._get_help_string(action)
@@ -56,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.register(sub)
     classify.register(sub)
     render.register(sub)
+    help_with_flags(parser)
     return parser
 
 
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except MusicGPTError as exc:
-        print(f"musicgpt: error: {exc}", file=sys.stderr)
+        print(f"musicgpt: error: {name_flags(str(exc), args.param_flags)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `musicgpt ... | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

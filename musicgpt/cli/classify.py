@@ -8,11 +8,16 @@ import sys
 from pathlib import Path
 
 from musicgpt.cli import HelpFormatter, whole_number
+from musicgpt.cli.options import add_options, config_from
+from musicgpt.config import SHIPPED_CLASSIFIER, ClassifierTrainConfig, shipped
 from musicgpt.errors import MusicGPTError
 
-# the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
-# (docs/classification.md); weights/default.pt is the language model, with frozen-body heads
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "classifier.pt"
+DEFAULT_MODEL = shipped(SHIPPED_CLASSIFIER)
+BARS = dict(type=whole_number(1, "a bar at least"), help="look only at the first N bars")
+# the config fields train-classifier sets from its options, in the order --help lists them
+TRAIN_OPTIONS = ("freeze", "keep_style_head", "key_style_input", "style_balance", "scratch", "steps",
+                 "probe_passes", "probe_per_style", "probe_iters", "batch_size", "lr", "head_lr",
+                 "window", "transpose", "derived_mode_weight", "seed", "device")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                    help="checkpoint with heads (default: the shipped classifier)")
-    p.add_argument("--bars", type=int, help="look only at the first N bars")
+    p.add_argument("--bars", **BARS)
     p.add_argument("--top", type=whole_number(1, "at least one label is shown"), default=3, metavar="N",
                    help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -42,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", required=True, help="a built corpus (see `musicgpt corpus list`)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                    help="checkpoint with heads (default: the shipped classifier)")
-    p.add_argument("--bars", type=int, help="look only at the first N bars")
+    p.add_argument("--bars", **BARS)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu or cuda")
@@ -58,52 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Writes OUT/classifier.pt (self-contained: "
         "weights, heads, tokenizer, labels, temperatures) and OUT/metrics.json.",
         formatter_class=HelpFormatter)
-    from musicgpt.classifier.training import ClassifierTrainConfig
-
-    d = ClassifierTrainConfig()
     p.add_argument("--init", type=Path, required=True, help="language-model checkpoint")
     p.add_argument("--corpus", default="all",
                    help="a built corpus (see `musicgpt corpus list`); all: the named corpora together")
     p.add_argument("--out", type=Path, required=True,
                    help="output folder for classifier.pt, metrics.json and config.json")
-    g = p.add_mutually_exclusive_group()
-    # both flags share one dest, so say in words which is the default
-    g.add_argument("--freeze", dest="freeze", action="store_true",
-                   help="body frozen, heads fitted on its features (how the weights/default.pt "
-                   "heads were made)" + (" (the default)" if d.freeze else ""))
-    g.add_argument("--unfreeze", dest="freeze", action="store_false",
-                   help="fine-tune the body too" + ("" if d.freeze else " (the default)"))
-    p.set_defaults(freeze=d.freeze)
-    p.add_argument("--keep-style-head", action="store_true",
-                   help="with --freeze and a classifier as --init: keep its style head (say, from "
-                   "--unfreeze fine-tuning) and fit only the key head on the frozen body")
-    p.add_argument("--no-key-style-input", action="store_true",
-                   help="the key head does not read the style head's probabilities (by default it "
-                   "does, so that an ending can mean different things in a mass and in a fiddle tune)")
-    p.add_argument("--style-balance", choices=("style", "style+source"), default=d.style_balance,
-                   help="fine-tuning draws crops with weight count ** -0.5, counting pieces per style "
-                   "or per (style, collection)")
-    p.add_argument("--scratch", action="store_true",
-                   help="same network and steps from random weights (measures the pre-training gain)")
-    p.add_argument("--steps", type=int, default=d.steps, help="fine-tuning steps (not with --freeze)")
-    p.add_argument("--passes", type=int, default=d.probe_passes,
-                   help="--freeze: passes over the pieces, each under a new random transposition")
-    p.add_argument("--per-style", type=int, default=d.probe_per_style,
-                   help="--freeze: pieces per style, besides every piece with a human mode label")
-    p.add_argument("--probe-iters", type=int, default=d.probe_iters,
-                   help="--freeze: head updates on the cached features")
-    p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="crops per fine-tuning step (not with --freeze)")
-    p.add_argument("--lr", type=float, default=d.lr, help="body learning rate")
-    p.add_argument("--head-lr", type=float, default=d.head_lr,
-                   help="learning rate of the style and key heads")
-    p.add_argument("--window", type=int, default=d.window, help="tokens per training crop")
-    p.add_argument("--no-transpose", action="store_true", help="no transposition augmentation")
-    p.add_argument("--derived-mode-weight", type=float, default=d.derived_mode_weight,
-                   help="loss weight of derived (not human) mode labels; 0 ignores them")
-    p.add_argument("--seed", type=int, default=d.seed,
-                   help="random seed (new heads, calibration hold-out, crops, transpositions)")
-    p.add_argument("--device", default=d.device, help="auto (a CUDA GPU when present), cpu or cuda")
+    add_options(p, ClassifierTrainConfig, TRAIN_OPTIONS)
     p.add_argument("--half", action="store_true", help="store fp16 weights (for shipping)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     p.set_defaults(func=cmd_train)
@@ -118,8 +83,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH "
                             "(a checkpoint from `musicgpt train-classifier`)")
-    if args.bars is not None and args.bars < 1:
-        raise MusicGPTError("--bars must be at least 1")
     clf = load_classifier(args.model)
     results: list[dict] = []
     encoded: list[tuple[int, np.ndarray]] = []  # (index in results, token ids) of readable files
@@ -203,16 +166,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from musicgpt.atomic import write_text_atomic
     from musicgpt.classifier.classify import evaluate, save_classifier
-    from musicgpt.classifier.training import ClassifierTrainConfig, train_classifier
+    from musicgpt.classifier.training import train_classifier
 
-    cfg = ClassifierTrainConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
-        freeze=args.freeze, scratch=args.scratch, window=args.window,
-        transpose=not args.no_transpose, derived_mode_weight=args.derived_mode_weight,
-        seed=args.seed, probe_passes=args.passes, probe_per_style=args.per_style,
-        probe_iters=args.probe_iters, keep_style_head=args.keep_style_head,
-        key_style_input=not args.no_key_style_input, style_balance=args.style_balance,
-        device=args.device)
+    cfg = config_from(args, ClassifierTrainConfig, TRAIN_OPTIONS)
     log = logging.getLogger("musicgpt.train-classifier")
     clf, test = train_classifier(args.init, args.corpus, cfg,
                                  on_log=lambda r: print(json.dumps(r), file=sys.stderr))

@@ -8,12 +8,20 @@ import re
 import sys
 from pathlib import Path
 
-from musicgpt.config import ModelConfig, SampleConfig, TokenizerConfig, TrainConfig, to_dict
 from musicgpt.cli import HelpFormatter, whole_number
+from musicgpt.cli.options import add_options, config_from
+from musicgpt.config import (
+    SHIPPED_MODEL, ModelConfig, SampleConfig, TokenizerConfig, TrainConfig, lm_train_config, shipped,
+    to_dict,
+)
 from musicgpt.errors import MusicGPTError
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.pt"
-_DEFAULTS_T, _DEFAULTS_M = TrainConfig(), ModelConfig(vocab_size=0)
+# the config fields each command sets from its options, in the order --help lists them
+MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout")
+TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size")
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_batches", "transpose",
+                 "control_drop", "seed", "device")
+SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "seed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,36 +41,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: runs/CORPUS)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("model")
-    g.add_argument("--context", type=int, default=_DEFAULTS_M.context, help="tokens of context")
-    g.add_argument("--layers", type=int, default=_DEFAULTS_M.n_layer, help="transformer blocks")
-    g.add_argument("--heads", type=int, default=_DEFAULTS_M.n_head,
-                   help="attention heads per block; must divide --d-model")
-    g.add_argument("--d-model", type=int, default=_DEFAULTS_M.d_model, help="width of the hidden states")
-    g.add_argument("--dropout", type=float, default=_DEFAULTS_M.dropout, help="dropout rate in training")
-    g = p.add_argument_group("tokenizer")
-    g.add_argument("--tokenizer", choices=["REMI", "TSD"], default="REMI",
-                   help="MidiTok token scheme; continuation by bars needs REMI")
-    g.add_argument("--bpe", type=int, default=0, metavar="VOCAB",
-                   help="learn MidiTok BPE up to this vocabulary size (0, the default: off; turns off "
-                   "transposition)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=_DEFAULTS_T.steps, help="optimiser steps in all")
-    g.add_argument("--batch-size", type=int, default=_DEFAULTS_T.batch_size,
-                   help="windows of --context tokens per step")
-    g.add_argument("--lr", type=float, default=_DEFAULTS_T.lr,
-                   help="peak learning rate (AdamW), reached after --warmup steps, then cosine decay")
-    g.add_argument("--warmup", type=int, default=_DEFAULTS_T.warmup, help="steps of linear warmup")
-    g.add_argument("--eval-every", type=int, default=_DEFAULTS_T.eval_every,
-                   help="steps between test-split evaluations (each keeps best.pt if it is the best)")
-    g.add_argument("--eval-batches", type=int, default=_DEFAULTS_T.eval_batches,
-                   help="test batches read per evaluation")
-    g.add_argument("--transpose", type=int, default=_DEFAULTS_T.transpose,
-                   help="random transposition up to this many semitones, kept within each voice's range")
-    g.add_argument("--control-drop", type=float, default=_DEFAULTS_T.control_drop,
-                   help="chance of dropping each style/mode control token")
-    g.add_argument("--seed", type=int, default=_DEFAULTS_T.seed, help="random seed (weights, batches)")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_options(p.add_argument_group("model"), ModelConfig, MODEL_OPTIONS)
+    add_options(p.add_argument_group("tokenizer"), TokenizerConfig, TOKENIZER_OPTIONS)
+    add_options(p.add_argument_group("optimisation"), TrainConfig, TRAIN_OPTIONS)
     p.set_defaults(func=cmd_train)
 
 
@@ -70,13 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from musicgpt.lm import train_lm
 
     out = args.out or Path("runs") / args.corpus
-    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                       min_lr=args.lr / 10, warmup=args.warmup, eval_every=args.eval_every,
-                       eval_batches=args.eval_batches, seed=args.seed, device=args.device,
-                       transpose=0 if args.bpe else args.transpose, control_drop=args.control_drop)
-    kcfg = TokenizerConfig(kind=args.tokenizer, bpe_vocab_size=args.bpe)
-    mcfg = dict(context=args.context, n_layer=args.layers, n_head=args.heads,
-                d_model=args.d_model, dropout=args.dropout)
+    kcfg = config_from(args, TokenizerConfig, TOKENIZER_OPTIONS)
+    tcfg = lm_train_config(config_from(args, TrainConfig, TRAIN_OPTIONS), kcfg)
+    mcfg = {name: getattr(args, name) for name in MODEL_OPTIONS}  # vocab_size: the tokenizer's
     result = train_lm(args.corpus, out, mcfg, tcfg, kcfg, resume=args.resume,
                       progress=not args.no_progress)
     print(json.dumps(result, indent=2, default=str))
@@ -95,21 +72,15 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
         "header's notes unchanged, then the continuation.",
         formatter_class=HelpFormatter)
     p.add_argument("prompt", help="score file or note string")
-    p.add_argument("--bars", type=int, help="use only the first N bars of the prompt as the header")
+    p.add_argument("--bars", type=whole_number(1, "a header needs a bar"),
+                   help="use only the first N bars of the prompt as the header")
     p.add_argument("--out", type=Path, default=argparse.SUPPRESS,
                    help="output MIDI, .mid or .midi; a JSON record of the settings goes beside it "
                    "(default: FILE-continued.mid for a file, theme-continued.mid for a note string)")
     p.add_argument("--length", default="4bars",
                    help="how much to add: N or Nbars (bars; the model may not end the piece "
                    "sooner), or Ntokens")
-    p.add_argument("--temperature", type=_temperature, default=SampleConfig.temperature,
-                   help="sampling temperature, 0 or more; 0 picks the most likely token")
-    p.add_argument("--top-k", type=whole_number(0, "0 turns it off"), default=SampleConfig.top_k,
-                   help="sample only from the K likeliest tokens; 0: off")
-    p.add_argument("--top-p", type=_top_p, default=SampleConfig.top_p,
-                   help="sample only from the likeliest tokens that together hold this share of "
-                   "the probability, above 0 and at most 1; 1.0: off")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed repeats the result")
+    add_options(p, SampleConfig, SAMPLE_OPTIONS)
     p.add_argument("--samples", type=int, default=1, help="how many continuations to write")
     p.add_argument("--model", type=Path, default=argparse.SUPPRESS,
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
@@ -130,30 +101,6 @@ def parse_length(text: str) -> tuple[int | None, int]:
     if unit.startswith("t"):
         return None, n
     return n, max(256, 160 * n)  # a cap for runaway bars: dense 4-voice bars take ~100 tokens
-
-
-def _temperature(text: str) -> float:
-    value = _finite(text)
-    if not value >= 0:  # also false for nan
-        raise argparse.ArgumentTypeError(f"{text} is not 0 or more (0 picks the likeliest token)")
-    return value
-
-
-def _top_p(text: str) -> float:
-    value = _finite(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0 and at most 1 (1.0 turns it off)")
-    return value
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-    return value
 
 
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
@@ -201,7 +148,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from musicgpt.lm import load_model
     from musicgpt.scores import MIDI_SUFFIXES, write_midi
 
-    model_path = getattr(args, "model", DEFAULT_MODEL)
+    model_path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model_path.exists():
         raise MusicGPTError(f"no model at {model_path}; train one (scripts/train_default.sh) "
                             "or pass --model PATH")
@@ -219,8 +166,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     bars, max_tokens = parse_length(args.length)
     prompt = load_prompt(args.prompt, args.bars)
     model, tok, meta = load_model(model_path)
-    scfg = SampleConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        max_new_tokens=max_tokens, seed=args.seed)
+    scfg = config_from(args, SampleConfig, SAMPLE_OPTIONS, max_new_tokens=max_tokens)
     gen = torch.Generator().manual_seed(args.seed)
     for k in range(args.samples):
         result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
@@ -242,7 +188,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
                   f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)
         if args.render:
             from musicgpt.cli.render import render_outputs
-            from musicgpt.render.outputs import KINDS, SAMPLE_RATE
+            from musicgpt.config import SAMPLE_RATE
+            from musicgpt.render.outputs import KINDS
 
             # the piano roll marks where the header ends and the model's notes begin
             starts = [n.time for t in result.continuation.tracks for n in t.notes]
@@ -266,7 +213,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="bits/token, bits/note and accuracy on a corpus's test split, beside n-grams",
         description="Score a language model on the test split of a built corpus, and n-gram "
         "baselines trained on the train split of the same tokens.")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+    p.add_argument("--model", type=Path, default=argparse.SUPPRESS,
                    help="checkpoint to score (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--corpus", required=True, help="a built corpus (see `musicgpt corpus list`)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -274,15 +221,16 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from musicgpt.lm import evaluate_lm
+    from musicgpt.evaluation.lm import evaluate_lm
 
-    if not args.model.exists():
-        raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
-    r = evaluate_lm(args.model, args.corpus)
+    model = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
+    if not model.exists():
+        raise MusicGPTError(f"no model at {model}; pass --model PATH")
+    r = evaluate_lm(model, args.corpus)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
-    print(f"{args.corpus} test split, {r['test_pieces']} pieces, model {args.model}")
+    print(f"{args.corpus} test split, {r['test_pieces']} pieces, model {model}")
     print(f"{'model':<14}{'bits/token':>12}{'bits/note':>12}{'accuracy':>10}")
     rows = [("transformer", r["transformer"])] + list(r["ngram"].items())
     for name, m in rows:

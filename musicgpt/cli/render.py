@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from musicgpt.cli import HelpFormatter
+from musicgpt.cli.classify import BARS
+from musicgpt.config import SAMPLE_RATE
 from musicgpt.errors import MusicGPTError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from musicgpt.render.outputs import SAMPLE_RATE
-
     p = sub.add_parser(
         "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score",
         description="Write FILE's audio (STEM.wav: an organ-like synthesis, no sound font "
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", action="store_true", help="write the MusicXML score")
     p.add_argument("--out-dir", type=Path, default=argparse.SUPPRESS,
                    help="folder for the outputs (default: beside each FILE)")
-    p.add_argument("--bars", type=int, help="render only the first N bars")
+    p.add_argument("--bars", type=BARS["type"], help="render only the first N bars")
     p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE,
                    help=f"audio sample rate in Hz, {MIN_RATE} to {MAX_RATE}")
     p.set_defaults(func=cmd_render)
@@ -64,11 +64,9 @@ def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from musicgpt.continuation import first_bars
+    from musicgpt.scores import first_bars
     from musicgpt.scores import load_score
 
-    if args.bars is not None and args.bars < 1:
-        raise MusicGPTError("--bars must be at least 1")
     if not MIN_RATE <= args.sample_rate <= MAX_RATE:
         raise MusicGPTError(f"--sample-rate {args.sample_rate} is out of range; use {MIN_RATE} to "
                             f"{MAX_RATE} Hz (22050 is plenty for these sounds)")
