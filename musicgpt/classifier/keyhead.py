@@ -18,8 +18,6 @@ what the language model knows about the context each note sits in (a cadence, a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
@@ -36,82 +34,6 @@ CHANNELS: tuple[str, ...] = (
     "first_low",  # the lowest note of the first onset (1)
     "downbeat",  # notes starting on a bar line (dur)
 )
-
-
-@dataclass(frozen=True)
-class TokenTables:
-    """Per-id lookups for reading notes back from base (not BPE) token ids."""
-
-    pitch: np.ndarray  # (V,) MIDI pitch of a Pitch token, -1 otherwise
-    program: np.ndarray  # (V,) program of a Program token, -1 otherwise
-    duration: np.ndarray  # (V,) ticks of a Duration token, 0 otherwise
-    position: np.ndarray  # (V,) ticks of a Position token, -1 otherwise
-    shift: np.ndarray  # (V,) ticks of a TimeShift token (TSD), 0 otherwise
-    bar_len: np.ndarray  # (V,) ticks in a bar of a TimeSig token, 0 otherwise
-    bar_id: int  # -1 when the vocabulary has no Bar token
-    res: int  # ticks per beat
-
-
-def _beats(text: str) -> float:
-    """'2.6.12' -> 2.5 beats (MidiTok's beat.position.resolution)."""
-    a, b, c = (int(x) for x in text.split("."))
-    return a + b / c
-
-
-def token_tables(vocab: dict[str, int], vocab_size: int) -> TokenTables:
-    res = max([int(t.split(".")[2]) for t in vocab if t.startswith("Duration_")] or [1])
-    pitch, program, duration, position, shift, bar_len = (
-        np.full(vocab_size, v, dtype=np.int64) for v in (-1, -1, 0, -1, 0, 0))
-    for tok, i in vocab.items():
-        kind, _, val = tok.partition("_")
-        if kind in ("Pitch", "PitchDrum"):
-            pitch[i] = int(val) if kind == "Pitch" else -1
-        elif kind == "Program":
-            program[i] = int(val)
-        elif kind == "Duration":
-            duration[i] = round(_beats(val) * res)
-        elif kind == "Position":
-            position[i] = int(val)
-        elif kind == "TimeShift":
-            shift[i] = round(_beats(val) * res)
-        elif kind == "TimeSig":
-            num, _ = val.split("/")
-            bar_len[i] = int(num) * res  # MidiTok counts beats in the signature's denominator
-    return TokenTables(pitch, program, duration, position, shift, bar_len,
-                       vocab.get("Bar_None", -1), res)
-
-
-def read_notes(ids: np.ndarray, t: TokenTables) -> dict[str, np.ndarray]:
-    """The notes in a REMI or TSD id sequence: index of each Pitch token, pitch, voice (program),
-    onset and duration in ticks, and the onset of the bar each starts in."""
-    idx, pitch, voice, onset, dur, bar = [], [], [], [], [], []
-    bar_start, bar_len, pos, program = -1, 4 * t.res, 0, -1
-    now = 0  # TSD clock
-    for i, tok in enumerate(ids.tolist()):
-        if tok == t.bar_id:
-            bar_start = 0 if bar_start < 0 else bar_start + bar_len
-            pos = 0
-        elif t.bar_len[tok]:
-            bar_len = int(t.bar_len[tok])
-        elif t.position[tok] >= 0:
-            pos = int(t.position[tok])
-        elif t.shift[tok]:
-            now += int(t.shift[tok])
-        elif t.program[tok] >= 0:
-            program = int(t.program[tok])
-        elif t.pitch[tok] >= 0:
-            idx.append(i)
-            pitch.append(int(t.pitch[tok]))
-            voice.append(program)
-            on = bar_start + pos if bar_start >= 0 else now
-            onset.append(on)
-            bar.append(bar_start if bar_start >= 0 else (now // bar_len) * bar_len)
-            dur.append(t.res)  # until its Duration token says otherwise
-        elif t.duration[tok] and dur:  # the Duration token follows its note's Pitch
-            dur[-1] = int(t.duration[tok])
-    a = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-    return {"index": a(idx), "pitch": a(pitch), "voice": a(voice), "onset": a(onset),
-            "dur": np.maximum(a(dur), 1), "bar": a(bar)}
 
 
 def channel_weights(notes: dict[str, np.ndarray], res: int) -> np.ndarray:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import miditok
 import numpy as np
 import symusic
-import torch
 
 from musicgpt.config import TokenizerConfig, from_dict, to_dict
 from musicgpt.errors import MusicGPTError
+from musicgpt.tokens.grammar import Grammar
+from musicgpt.tokens.tables import TokenTables, token_tables
 
 _KINDS = {"REMI": miditok.REMI, "TSD": miditok.TSD}
-# Token types never produced when continuing music: drums are dropped from every corpus, and
-# PAD/MASK/BOS only frame sequences.
-_NEVER_SAMPLED = {"PAD", "MASK", "BOS", "PitchDrum"}
 
 
 def _miditok_config(cfg: TokenizerConfig) -> miditok.TokenizerConfig:
@@ -51,6 +49,7 @@ class MusicTokenizer:
     base: miditok.MusicTokenizer
     styles: tuple[str, ...] = ()
     modes: tuple[str, ...] = ()
+    _tables: TokenTables | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(
@@ -144,38 +143,38 @@ class MusicTokenizer:
         return float(self.base.tokens_errors(self._base_sequence(music)))
 
     # ---- per-id facts used by data, evaluation and augmentation -------------------------------
+    @property
+    def tables(self) -> TokenTables:
+        """Every per-id lookup of the base vocabulary (tables.py), computed on first use."""
+        if self._tables is None:
+            self._tables = token_tables(self.base.vocab, self.vocab_size)
+        return self._tables
+
     def notes_per_id(self) -> np.ndarray:
         """(vocab_size,) number of notes each id stands for: 1 for Pitch, more for BPE merges."""
+        if not self.uses_bpe:
+            return (self.tables.pitch >= 0).astype(np.int64)
         counts = np.zeros(self.vocab_size, dtype=np.int64)
         for i in range(self.base_size):
-            counts[i] = sum(t.startswith("Pitch_") for t in self._expand(i))
+            counts[i] = sum(t.startswith("Pitch_") for t in self.to_base_tokens([i]))
         return counts
-
-    def _expand(self, i: int) -> list[str]:
-        if not self.uses_bpe:
-            return [self.base[i]]
-        return self.to_base_tokens([i])
 
     def pitch_shift_table(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(pitch_of_id, id_of_pitch) for transposing base token ids; None with BPE."""
         if self.uses_bpe:
             return None
+        # pitch_range's top is exclusive here though MidiTok has a token for it: the top Pitch
+        # token has always been left out of transposition, and the shipped models learnt so
         lo, hi = self.cfg.pitch_range
-        pitch_of_id = np.full(self.vocab_size, -1, dtype=np.int64)
-        id_of_pitch = np.full(128, -1, dtype=np.int64)
-        for p in range(lo, hi):
-            i = self.base.vocab[f"Pitch_{p}"]
-            pitch_of_id[i] = p
-            id_of_pitch[p] = i
+        pitch = self.tables.pitch
+        pitch_of_id = np.where((pitch >= lo) & (pitch < hi), pitch, -1)
+        id_of_pitch = self.tables.id_of_pitch()
+        id_of_pitch[hi:] = -1
         return pitch_of_id, id_of_pitch
 
     def program_of_id(self) -> np.ndarray:
         """(vocab_size,) the MIDI program a Program token names, -1 for other ids (no BPE)."""
-        out = np.full(self.vocab_size, -1, dtype=np.int64)
-        for tok, i in self.base.vocab.items():
-            if tok.startswith("Program_"):
-                out[i] = int(tok.split("_")[1])
-        return out
+        return self.tables.program.copy()
 
     # ---- BPE ----------------------------------------------------------------------------------
     def train_bpe(self, vocab_size: int, midi_files: Sequence[Path]) -> None:
@@ -183,6 +182,7 @@ class MusicTokenizer:
         if vocab_size <= self.base_size:
             raise MusicGPTError(f"BPE vocabulary {vocab_size} must exceed the base {self.base_size}")
         self.base.train(vocab_size=vocab_size, model="BPE", files_paths=list(midi_files))
+        self._tables = None  # the vocabulary grew
         self.cfg = TokenizerConfig(**{**to_dict(self.cfg), "bpe_vocab_size": vocab_size})
 
     # ---- grammar ------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class MusicTokenizer:
         """A mask of allowed next tokens (REMI or TSD); None with BPE, whose merged ids it cannot read."""
         if self.uses_bpe:
             return None
-        return Grammar(self)
+        return Grammar(self.tables, self.base.tokens_types_graph, self.eos_id)
 
     # ---- persistence --------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -209,78 +209,3 @@ class MusicTokenizer:
             base = _KINDS[cfg.kind](params=path)
         return cls(cfg, base, tuple(data.get("styles", ())), tuple(data.get("modes", ())))
 
-
-class Grammar:
-    """Which token may come next in a REMI or TSD stream, so that every sample decodes to valid MIDI.
-
-    Follows MidiTok's token-type graph, and adds what the graph cannot say: in REMI, positions rise
-    within a bar and stay inside it; in both, a voice does not play the same pitch twice at one
-    onset (a REMI Position, or the time between two TSD TimeShifts).
-    """
-
-    def __init__(self, tok: MusicTokenizer):
-        self.tok = tok
-        v = tok.vocab_size
-        vocab = tok.base.vocab
-        self.type_of = ["Control"] * v
-        self.value_of: list[str] = [""] * v
-        for name, i in vocab.items():
-            typ, _, val = name.partition("_")
-            self.type_of[i], self.value_of[i] = typ, val
-        self.ids_of_type: dict[str, torch.Tensor] = {}
-        for typ in set(self.type_of):
-            mask = torch.zeros(v, dtype=torch.bool)
-            mask[[i for i in range(v) if self.type_of[i] == typ]] = True
-            self.ids_of_type[typ] = mask
-        graph = tok.base.tokens_types_graph
-        self.next_types = {t: {n.split("_")[0] for n in nxt} - _NEVER_SAMPLED for t, nxt in graph.items()}
-        # a stream starts at a bar line in REMI; in TSD with a time signature or a first note
-        self.start_types = {"Bar"} if "Bar" in self.ids_of_type else {"TimeSig", "TimeShift", "Program"}
-        self.positions_per_beat = max(r for _, _, r in tok.cfg.beat_res)
-        self.position_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Position"}
-        self.pitch_ids = {int(self.value_of[i]): i for i in range(v) if self.type_of[i] == "Pitch"}
-
-    def _state(self, prefix: Sequence[int]) -> tuple[str, int, int, set[tuple[int, int]], int]:
-        """(last type, position in bar or -1, positions per bar, notes at this position, program)."""
-        last, pos, per_bar, program = "BOS", -1, 4 * self.positions_per_beat, -1
-        here: set[tuple[int, int]] = set()
-        for i in prefix:
-            typ = self.type_of[i]
-            if typ == "Control":
-                continue
-            last = typ
-            val = self.value_of[i]
-            if typ == "Bar":
-                pos, here = -1, set()
-            elif typ == "TimeSig":
-                # MidiTok counts positions per beat of the meter's own unit (a half note in 4/2)
-                per_bar = int(val.split("/")[0]) * self.positions_per_beat
-            elif typ == "Position":
-                pos, here = int(val), set()
-            elif typ == "TimeShift":
-                here = set()
-            elif typ == "Program":
-                program = int(val)
-            elif typ == "Pitch":
-                here.add((program, int(val)))
-        return last, pos, per_bar, here, program
-
-    def allowed(self, prefix: Sequence[int]) -> torch.Tensor:
-        """(vocab_size,) bool: the tokens that may follow `prefix`."""
-        last, pos, per_bar, here, program = self._state(prefix)
-        types = self.next_types.get(last, self.start_types) if last != "BOS" else self.start_types
-        mask = torch.zeros(len(self.type_of), dtype=torch.bool)
-        for typ in types:
-            if typ in self.ids_of_type:
-                mask |= self.ids_of_type[typ]
-        if "Position" in types:
-            for p, i in self.position_ids.items():
-                if p <= pos or p >= per_bar:
-                    mask[i] = False
-        if last == "Program":
-            for prog, pitch in here:
-                if prog == program and pitch in self.pitch_ids:
-                    mask[self.pitch_ids[pitch]] = False
-        if not mask.any():  # nothing fits (should not happen); let the stream end
-            mask[self.tok.eos_id] = True
-        return mask
