@@ -13,8 +13,9 @@ import torch
 from musicgpt.config import SampleConfig
 from musicgpt.errors import MusicGPTError
 from musicgpt.sampling import sample
-from musicgpt.scores import SCORE_SUFFIXES, assign_voice_programs, load_score
 from musicgpt.notestring import looks_like_notes, parse_notes
+from musicgpt.scores import SCORE_SUFFIXES, first_bars, load_score, normalize
+from musicgpt.theory import VELOCITY
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
@@ -29,28 +30,10 @@ def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
         score = parse_notes(prompt)
     else:
         score = load_score(path)
-    score = assign_voice_programs(score)
+    score = normalize(score)
     if bars is not None:
         score = first_bars(score, bars)
     return score
-
-
-def bar_ticks(score: symusic.Score) -> int:
-    """Length of one bar in ticks, from the first time signature (4/4 when there is none)."""
-    num, den = 4, 4
-    if len(score.time_signatures):
-        ts = score.time_signatures[0]
-        num, den = ts.numerator, ts.denominator
-    return score.ticks_per_quarter * 4 * num // den
-
-
-def first_bars(score: symusic.Score, bars: int) -> symusic.Score:
-    if bars < 1:
-        raise MusicGPTError("--bars must be at least 1")
-    out = score.clip(0, bars * bar_ticks(score), clip_end=True)
-    if out.note_num() == 0:
-        raise MusicGPTError(f"the first {bars} bar(s) hold no notes; give more bars")
-    return out
 
 
 @dataclass
@@ -104,8 +87,8 @@ def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]) ->
         alone = symusic.Track(name=f"program {program}", program=program)
         only.tracks.append(alone)
         for time, dur, pitch in sorted(notes):
-            tracks[program].notes.append(symusic.Note(time, dur, pitch, 80))
-            alone.notes.append(symusic.Note(time, dur, pitch, 80))
+            tracks[program].notes.append(symusic.Note(time, dur, pitch, VELOCITY))
+            alone.notes.append(symusic.Note(time, dur, pitch, VELOCITY))
     return full, only
 
 

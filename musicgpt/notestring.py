@@ -19,9 +19,8 @@ import symusic
 
 from musicgpt.config import VOICE_PROGRAMS
 from musicgpt.errors import MusicGPTError
+from musicgpt.theory import LETTERS, TICKS_PER_QUARTER as TPQ, VELOCITY
 
-TPQ = 480
-_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _DURATIONS = {"w": Fraction(4), "h": Fraction(2), "q": Fraction(1), "e": Fraction(1, 2),
               "s": Fraction(1, 4), "t": Fraction(1, 3)}
 _NOTE = re.compile(r"^([A-Ga-g])([#b]*)(-?\d)$")
@@ -53,7 +52,7 @@ def _pitch(text: str) -> int:
     if not m:
         raise MusicGPTError(f"bad note {text!r}: write a letter, optional # or b, and an octave, e.g. C4, F#3, Bb4")
     letter, accidentals, octave = m.groups()
-    pitch = 12 * (int(octave) + 1) + _LETTERS[letter.upper()] + accidentals.count("#") - accidentals.count("b")
+    pitch = 12 * (int(octave) + 1) + LETTERS[letter.upper()] + accidentals.count("#") - accidentals.count("b")
     if not 0 <= pitch <= 127:
         raise MusicGPTError(f"note {text!r} is outside the MIDI range")
     return pitch
@@ -85,7 +84,7 @@ def parse_notes(text: str) -> symusic.Score:
             if "" in head.split("+"):
                 raise MusicGPTError(f"bad chord {item!r}: join its notes with + and no spaces, e.g. C4+E4+G4")
             for p in head.split("+"):
-                track.notes.append(symusic.Note(int(now * TPQ), ticks, _pitch(p), 80))
+                track.notes.append(symusic.Note(int(now * TPQ), ticks, _pitch(p), VELOCITY))
         now += dur
     if not track.notes:
         raise MusicGPTError("the note string has only rests; give at least one note")

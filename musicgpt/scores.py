@@ -16,13 +16,13 @@ import symusic
 from musicgpt.atomic import atomic_path
 from musicgpt.config import VOICE_PROGRAMS
 from musicgpt.errors import MusicGPTError
+from musicgpt.theory import TICKS_PER_QUARTER, VELOCITY
 
 log = logging.getLogger(__name__)
 
 MIDI_SUFFIXES = (".mid", ".midi")
 M21_SUFFIXES = (".xml", ".mxl", ".musicxml", ".krn", ".abc")
 SCORE_SUFFIXES = MIDI_SUFFIXES + M21_SUFFIXES
-VELOCITY = 80  # the corpora carry no dynamics; one velocity for every note
 DEFAULT_QPM = 120.0
 
 
@@ -181,7 +181,7 @@ def pickup_quarters(stream: Any) -> float:
     return pad if 0 < pad < bar else 0.0
 
 
-def m21_to_score(stream: Any, tpq: int = 480) -> symusic.Score:
+def m21_to_score(stream: Any, tpq: int = TICKS_PER_QUARTER) -> symusic.Score:
     """Convert a music21 stream (Score, Part, ...) to a Score, one track per part, score as written.
 
     Chord symbols, grace notes and zero-length notes are dropped, ties merged, repeats left as
@@ -266,8 +266,10 @@ def _mean_pitch(track: symusic.Track) -> float:
     return float(track.notes.numpy()["pitch"].mean())
 
 
-def assign_voice_programs(score: symusic.Score) -> symusic.Score:
-    """Drop drum/empty tracks, order tracks top voice first and give track i VOICE_PROGRAMS[i]."""
+def normalize(score: symusic.Score) -> symusic.Score:
+    """The one normalisation before tokenizing, at corpus build and at inference alike: drum
+    and empty tracks dropped, tracks ordered top voice first (by mean pitch), voices beyond
+    len(VOICE_PROGRAMS) folded into the last, and track i given VOICE_PROGRAMS[i]."""
     out = _drop_drums_and_empty(score)
     tracks = sorted((t.copy() for t in out.tracks), key=_mean_pitch, reverse=True)
     tracks = _merge_extra(tracks)
@@ -275,6 +277,21 @@ def assign_voice_programs(score: symusic.Score) -> symusic.Score:
         t.program = VOICE_PROGRAMS[i]
         t.is_drum = False
     out.tracks = tracks  # type: ignore[assignment]
+    return out
+
+
+def first_bars(score: symusic.Score, bars: int) -> symusic.Score:
+    """The notes that start and end within the first `bars` bars, bar lines as MidiTok draws
+    them (following time-signature changes; 4/4 without one)."""
+    from miditok.utils import get_bars_ticks  # miditok imports torch: 3-4 s, only when cutting
+
+    if bars < 1:
+        raise MusicGPTError(f"bars must be at least 1 (got {bars})")
+    ticks = get_bars_ticks(score)
+    end = ticks[bars] if len(ticks) > bars else score.end() + 1
+    out = score.clip(0, end, clip_end=True)
+    if out.note_num() == 0:
+        raise MusicGPTError(f"the first {bars} bar(s) hold no notes; give more bars")
     return out
 
 

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from musicgpt.corpus import corpora
-from musicgpt.corpus import readers as corpus_read
+from musicgpt import corpus as corpora
 from musicgpt import scores
+from musicgpt.corpus import builder, grouping, labels, readers
+from musicgpt.corpus.manifest import MANIFEST, RECIPE
+from musicgpt.corpus.recipes import recipe_from_dict
+from musicgpt.errors import MusicGPTError
 from musicgpt.cli import main
 from musicgpt.config import MODES
 
 ROOT = corpora.corpora_root()
-BUILT = [n for n in corpora.CORPORA if (ROOT / n / corpora.MANIFEST).is_file()]
+BUILT = [n for n in corpora.CORPORA if (ROOT / n / MANIFEST).is_file()]
 FIELDS = [
     "id", "corpus", "source", "midi", "composer", "title", "style", "style_source", "mode",
     "mode_source", "tonic", "key_mode", "key_source", "voices", "notes", "meter", "group", "split",
@@ -63,8 +66,8 @@ def test_train_share_near_80_percent(manifest):
 
 def test_committed_recipe_matches_code(manifest):
     name, _ = manifest
-    on_disk = json.loads((ROOT / name / corpora.RECIPE).read_text())
-    assert corpora.recipe_from_dict(on_disk) == corpora.CORPORA[name]
+    on_disk = json.loads((ROOT / name / RECIPE).read_text())
+    assert recipe_from_dict(on_disk) == corpora.CORPORA[name]
 
 
 def test_bach_tune_families_are_grouped():
@@ -88,8 +91,8 @@ def test_split_is_deterministic_and_ignores_order():
     a = [dict(p) for p in pieces]
     b = [dict(p) for p in reversed(pieces)]
     for rows in (a, b):
-        corpora.assign_groups(rows)
-        corpora.assign_split(rows, "x")
+        grouping.assign_groups(rows)
+        grouping.assign_split(rows, "x")
     assert {r["id"]: r["split"] for r in a} == {r["id"]: r["split"] for r in b}
     assert 0.78 <= sum(r["split"] == "train" for r in a) / len(a) <= 0.82
 
@@ -99,8 +102,8 @@ def test_split_is_deterministic_and_ignores_order():
 
 def _read(name: str, rel: str, tmp_path: Path) -> list[dict]:
     recipe = corpora.CORPORA[name]
-    rel_, path, pid = next(s for s in corpora._list_sources(recipe) if s[0] == rel)
-    return corpus_read.read_source(recipe, rel_, path, pid, tmp_path)["pieces"]
+    rel_, path, pid = next(s for s in builder._list_sources(recipe) if s[0] == rel)
+    return readers.read_source(recipe, rel_, path, pid, tmp_path)["pieces"]
 
 
 def test_palestrina_section_keeps_its_encoded_mode(tmp_path):
@@ -134,7 +137,7 @@ def test_josquin_voices_merged_with_k_mode(tmp_path):
     ("G mix bass", (7, "G", "mix")), ("F -8va", (5, "F", "")), ("Em", (4, "E", "m")), ("none", None),
 ])
 def test_parse_abc_key(k, expected):
-    assert corpus_read.parse_k(k) == expected
+    assert labels.parse_k(k) == expected
 
 
 def test_best_mode_and_other():
@@ -142,18 +145,18 @@ def test_best_mode_and_other():
 
     d_dorian = np.zeros(12)
     d_dorian[[2, 4, 5, 7, 9, 11, 0]] = 1.0  # D E F G A B C
-    assert corpus_read.best_mode(d_dorian, 2, None) == "dorian"
+    assert labels.best_mode(d_dorian, 2, None) == "dorian"
     chromatic = np.ones(12)
-    assert corpus_read.best_mode(chromatic, 0, None) == "other"
+    assert labels.best_mode(chromatic, 0, None) == "other"
     no_sixth = np.zeros(12)
     no_sixth[[9, 11, 0, 2, 4, 7]] = 1.0  # A minor/dorian without F or F#: a tie, the hint decides
-    assert corpus_read.best_mode(no_sixth, 9, "aeolian") == "aeolian"
-    assert corpus_read.best_mode(no_sixth, 9, "dorian") == "dorian"
+    assert labels.best_mode(no_sixth, 9, "aeolian") == "aeolian"
+    assert labels.best_mode(no_sixth, 9, "dorian") == "dorian"
 
 
 def test_abc_books_split_into_tunes():
     text = "% header\nL:1/8\n\nX:1\nT:One\nK:G\nGABc|\n\nX:2\nT:Two\nK:Ador\nABcd|\n"
-    tunes = corpus_read.split_abc(text, "book")
+    tunes = readers.split_abc(text, "book")
     assert [t[0] for t in tunes] == ["book/1", "book/2"]
     assert tunes[1][2]["title"] == "Two" and tunes[1][2]["k"] == ["Ador"]
     assert tunes[0][1].startswith("\nL:1/8") or "L:1/8" in tunes[0][1]
@@ -254,7 +257,7 @@ def test_a_rebuild_that_reads_nothing_keeps_the_built_corpus(tmp_path):
     rows = corpora.load_manifest("mine", root)
     for name in ("good.mid", "tune.abc"):
         (src / name).unlink()
-    with pytest.raises(corpora.MusicGPTError, match="none of the 2 files"):
+    with pytest.raises(MusicGPTError, match="none of the 2 files"):
         corpora.build("mine", root=root, jobs=1, progress=False)
     assert corpora.load_manifest("mine", root) == rows
     assert all(corpora.midi_path("mine", r, root).is_file() for r in rows)

@@ -1,7 +1,8 @@
 import pytest
 
 from musicgpt.errors import MusicGPTError
-from musicgpt.notestring import TPQ, looks_like_notes, parse_notes
+from musicgpt.notestring import looks_like_notes, parse_notes
+from musicgpt.theory import TICKS_PER_QUARTER as TPQ
 
 
 def notes(score):

@@ -61,7 +61,7 @@ def test_drums_dropped_and_programs_assigned(tmp_path):
     scores.write_midi(s, path)
     loaded = scores.load_score(path)
     assert len(loaded.tracks) == 2
-    voiced = scores.assign_voice_programs(loaded)
+    voiced = scores.normalize(loaded)
     assert [t.program for t in voiced.tracks] == list(VOICE_PROGRAMS[:2])
     assert voiced.tracks[0].notes[0].pitch == 72  # top voice first
 
@@ -69,7 +69,7 @@ def test_drums_dropped_and_programs_assigned(tmp_path):
 def test_more_tracks_than_programs_merge_into_last():
     n = len(VOICE_PROGRAMS) + 2
     s = _score([(False, [(0, 480, 90 - 3 * i)]) for i in range(n)])
-    voiced = scores.assign_voice_programs(s)
+    voiced = scores.normalize(s)
     assert len(voiced.tracks) == len(VOICE_PROGRAMS)
     assert voiced.note_num() == n
     assert len(voiced.tracks[-1].notes) == 3
@@ -169,7 +169,7 @@ def test_repeats_are_not_expanded():
 
 
 def test_load_score_reads_musicxml_kern_abc(tmp_path):
-    from musicgpt.corpus.corpora import music21_corpus_dir
+    from musicgpt.corpus.manifest import music21_corpus_dir
 
     base = music21_corpus_dir()
     for rel in ("bach/bwv66.6.mxl", "bach/bwv277.krn", "josquin/milleRegrets.abc"):
@@ -197,7 +197,7 @@ def test_tie_between_different_pitches_keeps_both_notes():
 
 def test_abc_voices_of_one_piece_merge_and_a_tune_book_gives_its_first_tune(tmp_path, caplog):
     from musicgpt.corpus import readers as corpus_read
-    from musicgpt.corpus.corpora import music21_corpus_dir
+    from musicgpt.corpus.manifest import music21_corpus_dir
 
     base = music21_corpus_dir()
     # Josquin's chanson: each X: tune, all titled "La plus des plus", is one voice

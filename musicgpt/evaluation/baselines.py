@@ -1,4 +1,4 @@
-"""Non-neural baselines for style and mode, the pitch features they read, and shared metrics.
+"""Non-neural baselines for style and mode, and the pitch features they read.
 
 Every key baseline answers a (tonic, mode) pair. Features are pitch-class profiles, so the key
 models are built to be transposition equivariant: a (tonic, mode) candidate is scored on the
@@ -8,7 +8,6 @@ profiles, moves the best tonic with it and leaves the mode alone, by constructio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,32 +16,10 @@ import symusic
 
 from musicgpt.config import MODES
 from musicgpt.errors import MusicGPTError
+from musicgpt.theory import best_scale, final_bass_pc, scale_fits
 
-PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-# The seven diatonic modes as pitch-class sets above their final (ionian = major scale, ...).
-MODE_SCALES: dict[str, frozenset[int]] = {
-    m: frozenset((p - _MAJOR[k]) % 12 for p in _MAJOR) for k, m in enumerate(MODES[:7])
-}
 # Profile channels, each (12,) over pitch classes; see `pitch_profiles`.
 CHANNELS: tuple[str, ...] = ("hist", "bass", "final", "first")
-
-
-def tonic_index(name: str) -> int:
-    """Pitch class of a tonic name: 'D', 'F#', 'Bb', 'E-' (music21's flat) -> 0..11."""
-    text = name.strip()
-    if not text or text[0].upper() not in _LETTER:
-        raise MusicGPTError(f"not a tonic name: {name!r}")
-    pc = _LETTER[text[0].upper()]
-    for ch in text[1:]:
-        if ch in "#♯":
-            pc += 1
-        elif ch in "b-♭":
-            pc -= 1
-        else:
-            raise MusicGPTError(f"not a tonic name: {name!r}")
-    return pc % 12
 
 
 # ---- features --------------------------------------------------------------------------------
@@ -60,7 +37,7 @@ def _notes(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def pitch_profiles(score: symusic.Score) -> np.ndarray:
     """(4, 12) profiles in CHANNELS order: duration-weighted pitch classes; the same for the
-    lowest note of each onset (the bass line); one-hot of the lowest pitch sounding at the end;
+    lowest note of each onset (the bass line); one-hot of the final (theory.final_bass_pc);
     one-hot of the lowest pitch of the first onset."""
     start, dur, pitch = _notes(score)
     out = np.zeros((len(CHANNELS), 12))
@@ -69,10 +46,7 @@ def pitch_profiles(score: symusic.Score) -> np.ndarray:
     bass = np.minimum.reduceat(pitch, first_of)  # notes are sorted by pitch within an onset
     bass_dur = np.maximum.reduceat(dur, first_of)
     np.add.at(out[1], bass % 12, bass_dur)
-    end = start + dur
-    # the final sonority: notes still sounding in the last 32nd note (not the chord before it)
-    last = end > end.max() - max(score.ticks_per_quarter // 8, 1)
-    out[2, pitch[last].min() % 12] = 1.0
+    out[2, final_bass_pc(score)] = 1.0
     out[3, bass[0] % 12] = 1.0
     out[:2] /= out[:2].sum(axis=1, keepdims=True)
     return out
@@ -216,16 +190,12 @@ def style_features(profiles: np.ndarray, stats: np.ndarray, tonic: np.ndarray) -
 
 
 def final_scale_rule(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tonic = the lowest final pitch; mode = the diatonic scale on it holding most of the notes.
-
-    Ties go to the earlier mode in MODES (ionian before aeolian, ...)."""
+    """Tonic = the lowest final pitch; mode = the diatonic scale on it holding most of the notes
+    (theory.best_scale: ties go to the commoner mode, as in the corpus labels)."""
     tonic = profiles[:, CHANNELS.index("final")].argmax(axis=1)
     hist = profiles[:, CHANNELS.index("hist")]
-    masks = np.zeros((7, 12))
-    for k, m in enumerate(MODES[:7]):
-        masks[k, sorted(MODE_SCALES[m])] = 1.0
-    rolled = np.stack([np.roll(h, -t) for h, t in zip(hist, tonic)])
-    mode = (rolled @ masks.T).argmax(axis=1)
+    mode = np.array([MODES.index(best_scale(scale_fits(h, int(t)))) for h, t in zip(hist, tonic)],
+                    dtype=np.int64)
     return tonic, mode
 
 
@@ -241,41 +211,3 @@ def music21_key(path: Path) -> tuple[int, int]:
         raise MusicGPTError(f"{path}: music21 could not analyse it ({exc})") from exc
     mode = MODES.index("ionian" if key.mode == "major" else "aeolian")
     return key.tonic.pitchClass, mode
-
-
-# ---- metrics ---------------------------------------------------------------------------------
-def accuracy(y: Sequence[int], p: Sequence[int]) -> float:
-    y, p = np.asarray(y), np.asarray(p)
-    return float((y == p).mean()) if len(y) else float("nan")
-
-
-def confusion(y: Sequence[int], p: Sequence[int], n: int) -> np.ndarray:
-    """(n, n) counts; rows are true labels, columns predictions."""
-    out = np.zeros((n, n), dtype=np.int64)
-    np.add.at(out, (np.asarray(y, dtype=int), np.asarray(p, dtype=int)), 1)
-    return out
-
-
-def macro_f1(y: Sequence[int], p: Sequence[int], n: int) -> float:
-    """F1 averaged over the classes that occur in y or p."""
-    c = confusion(y, p, n)
-    tp = np.diag(c).astype(float)
-    support = c.sum(axis=1) + c.sum(axis=0)
-    present = support > 0
-    f1 = np.where(present, 2 * tp / np.maximum(support, 1), 0.0)
-    return float(f1[present].mean()) if present.any() else float("nan")
-
-
-def expected_calibration_error(probs: np.ndarray, y: Sequence[int], bins: int = 10) -> float:
-    """ECE: |accuracy - confidence| averaged over equal-width confidence bins, weighted by count."""
-    probs = np.asarray(probs, dtype=float)
-    conf = probs.max(axis=1)
-    right = probs.argmax(axis=1) == np.asarray(y)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            ece += sel.mean() * abs(right[sel].mean() - conf[sel].mean())
-    return float(ece)
