@@ -26,12 +26,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from musicgpt.config import ModelConfig  # noqa: E402
-from musicgpt.sampling import sample  # noqa: E402
-from musicgpt.model import GPT  # noqa: E402
-from musicgpt.trainer import train_step  # noqa: E402
+from musicgpt.config import ModelConfig
+from musicgpt.model import GPT
+from musicgpt.sampling import sample
+from musicgpt.trainer import train_step
 
 
 def sync(device: torch.device) -> None:
@@ -170,7 +168,8 @@ def main() -> None:
         if args.compare and gen_threads != train_threads:
             torch.set_num_threads(train_threads)
             tps = gen_tokens_per_s(gcfg, total, True, device=device)
-            rows.append((f"generation, KV cache, {train_threads} thread(s)", setting, f"{tps:,.1f} tokens/s", ""))
+            rows.append((f"generation, KV cache, {train_threads} thread(s)", setting,
+                         f"{tps:,.1f} tokens/s", ""))
         torch.set_num_threads(train_threads)
 
     n = GPT(cfg).num_params(non_embedding=True)

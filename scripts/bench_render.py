@@ -17,12 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from music21 import corpus
 
-from music21 import corpus  # noqa: E402
-
-from musicgpt.render import outputs as render  # noqa: E402
-from musicgpt.scores import load_score  # noqa: E402
+from musicgpt.render import outputs as render
+from musicgpt.scores import load_score
 
 PIECES = ("bach/bwv66.6", "monteverdi/madrigal.3.1", "palestrina/Credo_26")
 
@@ -38,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
              f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
              f"{platform.system()}; Python {platform.python_version()}",
              f"- audio at {render.SAMPLE_RATE} Hz mono; best of {args.repeat}", "",
-             "| piece | notes | seconds of music | WAV | piano roll PNG | MusicXML |", "|---|---|---|---|---|---|"]
+             "| piece | notes | seconds of music | WAV | piano roll PNG | MusicXML |",
+             "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as d:
         for work in args.pieces.split(","):
             found = corpus.getWork(work)

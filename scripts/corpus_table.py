@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from musicgpt.corpus import corpora
+from musicgpt import corpus as corpora
 from musicgpt.errors import MusicGPTError
 
 START, END = "<!-- tables:start -->", "<!-- tables:end -->"

@@ -19,26 +19,34 @@ from pathlib import Path
 import numpy as np
 import symusic
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-
-from musicgpt.corpus import corpora  # noqa: E402
+import musicgpt
+from musicgpt import corpus as corpora
+from musicgpt.classifier.classify import evaluate, key_metrics, load_classifier, save_classifier
+from musicgpt.classifier.training import Labelled, corpus_data, hold_out, train_classifier
+from musicgpt.config import MODES, ClassifierTrainConfig
+from musicgpt.data.splits import split_rows
 from musicgpt.evaluation.baselines import (
-    KeyLR, SoftmaxLR, accuracy, confusion, expected_calibration_error, final_scale_rule,
-    macro_f1, music21_key, pitch_profiles, style_features, style_stats,
+    KeyLR,
+    SoftmaxLR,
+    final_scale_rule,
+    music21_key,
+    pitch_profiles,
+    style_features,
+    style_stats,
 )
-from musicgpt.classifier.classify import evaluate, key_metrics, load_classifier, save_classifier  # noqa: E402
-from musicgpt.classifier.training import (  # noqa: E402
-    ClassifierTrainConfig, Labelled, corpus_data, hold_out, labelled, train_classifier,
-)
-from musicgpt.config import MODES
-from musicgpt.lm import split_rows
+from musicgpt.evaluation.metrics import accuracy, confusion, expected_calibration_error, macro_f1
+from musicgpt.lm import load_model
+from musicgpt.tokens.tokenizer import MusicTokenizer
 
+# The baselines read no tokens, but their labels come through the token sets like the heads':
+# the shipped model's tokenizer is used when no --lm is given.
+SHIPPED_LM = Path(musicgpt.__file__).parent / "weights" / "default.pt"
 BARS = (4, 8, 16, None)
 
 
 def features(rows: list[dict], corpus: str, bars: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(profiles (N, 4, 12), stats (N, 10)) of the first `bars` bars of each row's MIDI."""
-    from musicgpt.continuation import first_bars
+    from musicgpt.scores import first_bars
 
     prof, stats = [], []
     for r in rows:
@@ -53,18 +61,19 @@ def features(rows: list[dict], corpus: str, bars: int | None) -> tuple[np.ndarra
     return np.stack(prof), np.stack(stats)
 
 
-def labels(rows: list[dict], styles: list[str]) -> Labelled:
-    """Labels only (no tokens): reuse classify.labelled with a stand-in token set."""
-    class _TS:
-        piece_ids = [r["id"] for r in rows]
+def labels(tok: MusicTokenizer, corpus: str, rows: dict, styles: list[str]) -> tuple[Labelled, Labelled]:
+    """(train, test) labels of ROWS' pieces, read as the heads read them: through the token sets.
 
-        def piece(self, i):
-            return np.zeros(1, dtype=np.int64)
-
-        def __len__(self):
-            return len(rows)
-
-    return labelled(_TS(), rows, styles)
+    ROWS' lists are narrowed in place to the pieces the token sets hold (an empty piece is not
+    encoded), so the features computed from them line up with the labels.
+    """
+    train, test, _ = corpus_data(tok, corpus, styles)
+    wanted = {r["id"] for r in rows["test"]}
+    test = test.subset([i for i, p in enumerate(test.piece_ids) if p in wanted])
+    for split, lab in (("train", train), ("test", test)):
+        byid = {r["id"]: r for r in rows[split]}
+        rows[split] = [byid[p] for p in lab.piece_ids]
+    return train, test
 
 
 def onehot_key(tonic: np.ndarray, mode: np.ndarray) -> np.ndarray:
@@ -73,9 +82,9 @@ def onehot_key(tonic: np.ndarray, mode: np.ndarray) -> np.ndarray:
     return pk / pk.sum(axis=(1, 2), keepdims=True)
 
 
-def baselines(corpus: str, rows: dict, styles: list[str], w_derived: float, bars: int | None,
-              m21_limit: int) -> dict:
-    tr, te = labels(rows["train"], styles), labels(rows["test"], styles)
+def baselines(tok: MusicTokenizer, corpus: str, rows: dict, styles: list[str], w_derived: float,
+              bars: int | None, m21_limit: int) -> dict:
+    tr, te = labels(tok, corpus, rows, styles)
     # fitted on the same number of bars they are tested on: a cut piece's last note is no final
     ptr, str_ = features(rows["train"], corpus, bars)
     pte, ste = features(rows["test"], corpus, bars)
@@ -85,7 +94,8 @@ def baselines(corpus: str, rows: dict, styles: list[str], w_derived: float, bars
     # majority: the most common (tonic, mode) and style of the train split
     keys = tr.tonic[ok] * len(MODES) + tr.mode[ok]
     top = np.bincount(keys, minlength=96).argmax()
-    out["majority"] = {"key": key_metrics(onehot_key(np.full(len(te), top // 8), np.full(len(te), top % 8)), te)}
+    majority_key = onehot_key(np.full(len(te), top // 8), np.full(len(te), top % 8))
+    out["majority"] = {"key": key_metrics(majority_key, te)}
     sv = te.style >= 0
     maj_style = np.bincount(tr.style[tr.style >= 0], minlength=len(styles)).argmax()
     out["majority"]["style"] = {"accuracy": accuracy(te.style[sv], np.full(sv.sum(), maj_style)),
@@ -181,7 +191,8 @@ def main() -> int:
     ap.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                     help="print the tables of earlier --out files together (baselines + heads)")
     ap.add_argument("--classifier", action="append", default=[], metavar="NAME=PATH",
-                    help="also score an already trained classifier (e.g. shipped=musicgpt/weights/classifier.pt)")
+                    help="also score an already trained classifier "
+                    "(e.g. shipped=musicgpt/weights/classifier.pt)")
     ap.add_argument("--passes", type=int, default=ClassifierTrainConfig.probe_passes,
                     help="frozen variants: passes over the probe's pieces")
     ap.add_argument("--save", type=Path, help="write the unfrozen classifier here")
@@ -215,10 +226,11 @@ def main() -> int:
                     "baselines": {}, "heads": {}}
     print(f"corpus {args.corpus}: {len(rows['train'])} train, {len(rows['test'])} test pieces "
           f"({result['human_mode_test']} with human mode labels)", file=sys.stderr)
+    tok = None if args.skip_baselines else load_model(args.lm or SHIPPED_LM)[1]
     for bars in () if args.skip_baselines else BARS:
         t0 = time.time()
         result["baselines"][str(bars or "all")] = baselines(
-            args.corpus, rows, styles, args.derived_weight, bars, args.m21_limit)
+            tok, args.corpus, rows, styles, args.derived_weight, bars, args.m21_limit)
         print(f"baselines, bars {bars or 'all'}: {time.time() - t0:.0f} s", file=sys.stderr)
     jobs = [tuple(c.split("=", 1)) for c in args.classifier]
     jobs += [(v, None) for v in (args.variants.split(",") if args.lm else [])]
@@ -231,7 +243,8 @@ def main() -> int:
                                         freeze=variant.startswith("frozen"),
                                         scratch=variant in ("scratch", "frozen-random"),
                                         derived_mode_weight=args.derived_weight, probe_passes=args.passes,
-                                        key_proj=0 if variant == "frozen-masses" else ClassifierTrainConfig.key_proj)
+                                        key_proj=(0 if variant == "frozen-masses"
+                                                  else ClassifierTrainConfig.key_proj))
             clf, test = train_classifier(args.lm, args.corpus, cfg)
             train_s = time.time() - t0
         else:
@@ -296,8 +309,9 @@ def per_style_f1(conf: list[list[int]]) -> np.ndarray:
 
 
 def markdown(r: dict) -> str:
-    head = ("| model | mode (human) | tonic+mode (human) | mode (human, per work) | tonic+mode (human, per work) "
-            "| mode (all) | tonic+mode (all) | style macro-F1 |\n|---|---|---|---|---|---|---|---|")
+    head = ("| model | mode (human) | tonic+mode (human) | mode (human, per work) "
+            "| tonic+mode (human, per work) | mode (all) | tonic+mode (all) | style macro-F1 |\n"
+            "|---|---|---|---|---|---|---|---|")
     out = [f"Corpus `{r['corpus']}`: {r['train_pieces']} train pieces; {r['test_pieces']} of "
            f"{r['test_pieces_in_split']} test pieces scored, {r['human_mode_test']} of them with "
            f"human mode labels. Per work: the sections of one Palestrina mass are answered once, "
@@ -314,12 +328,14 @@ def markdown(r: dict) -> str:
         out.append("")
     for variant, h in r["heads"].items():
         e = h["bars"]["all"]
-        s = e.get("style", {})
-        out.append(f"- heads {variant}: trained {h['train_seconds']:.0f} s; {1000 * e['seconds_per_piece']:.0f} ms "
-                   f"per test piece (model only), {1000 * h['end_to_end_seconds_per_file']:.0f} ms per MIDI file "
-                   f"end to end; temperature {h['temperature']}; style ECE {s.get('ece', float('nan')):.3f} "
-                   f"(uncalibrated {s.get('ece_uncalibrated', float('nan')):.3f}); key ECE "
-                   f"{e['key']['all']['key_ece']:.3f} (uncalibrated {e['key']['all'].get('key_ece_uncalibrated', float('nan')):.3f}); "
+        s, k = e.get("style", {}), e["key"]["all"]
+        nan = float("nan")
+        out.append(f"- heads {variant}: trained {h['train_seconds']:.0f} s; "
+                   f"{1000 * e['seconds_per_piece']:.0f} ms per test piece (model only), "
+                   f"{1000 * h['end_to_end_seconds_per_file']:.0f} ms per MIDI file end to end; "
+                   f"temperature {h['temperature']}; style ECE {s.get('ece', nan):.3f} "
+                   f"(uncalibrated {s.get('ece_uncalibrated', nan):.3f}); key ECE "
+                   f"{k['key_ece']:.3f} (uncalibrated {k.get('key_ece_uncalibrated', nan):.3f}); "
                    f"same mode after a tritone shift: {h['tritone_mode_agreement']:.3f}")
         if "style" in e and "style_train_pieces" in r:
             f1, n_train = per_style_f1(e["style"]["confusion"]), np.array(r["style_train_pieces"])
@@ -329,7 +345,8 @@ def markdown(r: dict) -> str:
                 f"; macro-F1 over the {common.sum()} styles with >= 20 train pieces: "
                 f"{np.nanmean(f1[common]):.3f}")
         if "style" in e:
-            out.append(f"  style confusion (rows true, columns predicted; {', '.join(e['style']['labels'])}): "
+            labels = ", ".join(e["style"]["labels"])
+            out.append(f"  style confusion (rows true, columns predicted; {labels}): "
                        f"{e['style']['confusion']}")
     return "\n".join(out)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from musicgpt.atomic import atomic_path, write_text_atomic
 from musicgpt.checkpoint import load_checkpoint, save_checkpoint
-from musicgpt.lm import evaluate_lm
+from musicgpt.evaluation.lm import evaluate_lm
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -3,7 +3,7 @@
 # and without BPE, then compare test bits/note and tokens/note (bits/note is comparable across
 # vocabularies; bits/token is not). Transposition is off in both runs, because token-level
 # transposition is not possible on BPE ids.
-# Usage: bash scripts/bench_bpe.sh [STEPS] [BPE_VOCAB]   -> runs/bpe/*.json
+# Usage: bash experiments/bench_bpe.sh [STEPS] [BPE_VOCAB]   -> runs/bpe/*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-400}
