@@ -2,6 +2,8 @@
 evaluation, and the clear one-line errors a user gets for bad input."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pretty_midi
@@ -10,6 +12,7 @@ import symusic
 from music21 import corpus
 
 from musicgpt.cli import main
+from musicgpt.errors import MusicGPTError
 from musicgpt.scores import m21_to_score, write_midi
 from musicgpt.notestring import parse_notes
 
@@ -190,3 +193,28 @@ def test_help_explains_every_command(capsys):
         assert e.value.code == 0
     printed = capsys.readouterr().out
     assert "note string" in printed and "piano roll" in printed
+
+
+@pytest.mark.parametrize("command", ["", "continue", "train", "evaluate", "classify",
+                                     "evaluate-classifier", "train-classifier", "render", "corpus",
+                                     "corpus build"])
+def test_help_imports_no_heavy_library(command):
+    """`--help` stays instant: torch, miditok and music21 load only when a command runs."""
+    code = ("import sys\nfrom musicgpt.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'miditok', 'music21') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, *command.split(), "--help"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_library_errors_name_the_commands_flags(capsys, monkeypatch):
+    """A library error names a parameter in backquotes; the CLI shows the command's flag."""
+    from musicgpt import lm
+
+    def fail(*args, **kwargs):
+        raise MusicGPTError("`d_model` must be a multiple of `n_head`")
+
+    monkeypatch.setattr(lm, "train_lm", fail)
+    line = _error_line(capsys, ["train", "--corpus", "x", "--out", "unused"])
+    assert line == "musicgpt: error: --d-model must be a multiple of --heads"
