@@ -13,7 +13,8 @@ import pytest
 import symusic
 from music21 import converter, corpus
 
-from musicgpt.render import outputs as render
+from musicgpt.render import audio as sound, pianoroll
+from musicgpt.render.score import write_musicxml
 from musicgpt.cli import main
 from musicgpt.scores import load_score, write_midi
 
@@ -52,8 +53,8 @@ def decode_png(data: bytes) -> np.ndarray:
 
 def test_a4_sounds_at_440_hz_and_starts_and_ends_silent():
     sr = 16000
-    audio = render.synthesize(_one_note(69, quarters=2.0, qpm=120.0), sr)  # 2 quarters = 1 s
-    assert len(audio) == pytest.approx((1.0 + render.RELEASE_S) * sr, abs=3)
+    audio = sound.synthesize(_one_note(69, quarters=2.0, qpm=120.0), sr)  # 2 quarters = 1 s
+    assert len(audio) == pytest.approx((1.0 + sound.RELEASE_S) * sr, abs=3)
     assert np.abs(audio).max() == pytest.approx(0.9, abs=1e-3)
     assert abs(audio[0]) < 0.01 and abs(audio[-1]) < 0.01  # attack and release: no clicks
     spectrum = np.abs(np.fft.rfft(audio[:sr]))
@@ -62,43 +63,43 @@ def test_a4_sounds_at_440_hz_and_starts_and_ends_silent():
 
 def test_the_tempo_map_places_notes_in_seconds():
     sr = 8000
-    audio = render.synthesize(_one_note(60, start_q=4.0, quarters=1.0, qpm=60.0), sr)  # starts at 4 s
+    audio = sound.synthesize(_one_note(60, start_q=4.0, quarters=1.0, qpm=60.0), sr)  # starts at 4 s
     loud = np.flatnonzero(np.abs(audio) > 0.05)
     assert loud[0] / sr == pytest.approx(4.0, abs=0.02)
-    assert loud[-1] / sr == pytest.approx(5.0 + render.RELEASE_S, abs=0.05)
+    assert loud[-1] / sr == pytest.approx(5.0 + sound.RELEASE_S, abs=0.05)
 
 
 def test_wav_of_a_chorale_parses(tmp_path, chorale):
     path = tmp_path / "c.wav"
-    render.write_wav(render.synthesize(chorale, 8000), path, 8000)
+    sound.write_wav(sound.synthesize(chorale, 8000), path, 8000)
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
         seconds = w.getnframes() / 8000
-    assert seconds == pytest.approx(chorale.to("second").end() + render.RELEASE_S, abs=0.01)
+    assert seconds == pytest.approx(chorale.to("second").end() + sound.RELEASE_S, abs=0.01)
 
 
 def test_piano_roll_png_decodes_to_the_notes_drawn(tmp_path):
     s = _one_note(60, start_q=1.0, quarters=2.0)
     s.tracks.append(symusic.Track(program=17))
     s.tracks[1].notes.append(symusic.Note(0, 480, 67, 100))
-    img = render.piano_roll(s, px_per_quarter=20, px_per_semitone=4, marks=[480])
+    img = pianoroll.piano_roll(s, px_per_quarter=20, px_per_semitone=4, marks=[480])
     path = tmp_path / "r.png"
-    render.write_png(img, path)
+    pianoroll.write_png(img, path)
     back = decode_png(path.read_bytes())
     assert (back == img).all()
     # pitch 67 is the top note: hi = 69, so its band starts 2 semitones down; the margin is 10 px
     y67, y60 = (69 - 67) * 4 + 1, (69 - 60) * 4 + 1
-    assert tuple(back[y67, 10 + 10]) == tuple(render.PALETTE[1])   # track 1, first quarter
-    assert tuple(back[y60, 10 + 30]) == tuple(render.PALETTE[0])   # track 0, from quarter 1
-    assert tuple(back[y60, 10 + 5]) != tuple(render.PALETTE[0])    # before its onset: no note
+    assert tuple(back[y67, 10 + 10]) == tuple(pianoroll.PALETTE[1])   # track 1, first quarter
+    assert tuple(back[y60, 10 + 30]) == tuple(pianoroll.PALETTE[0])   # track 0, from quarter 1
+    assert tuple(back[y60, 10 + 5]) != tuple(pianoroll.PALETTE[0])    # before its onset: no note
     assert (back[:, 10 + 20 - 1:10 + 20 + 1] == 0).any()            # the dashed mark at tick 480
 
 
 def test_each_c_is_named_in_the_margin():
-    img = render.piano_roll(_one_note(60), px_per_semitone=5)  # rows for pitches 62 down to 58
+    img = pianoroll.piano_roll(_one_note(60), px_per_semitone=5)  # rows for pitches 62 down to 58
     band = img[(62 - 60) * 5:(62 - 60) * 5 + 5]                  # the C4 row
-    assert ((band[:, 1:4, 0] == 60) == render.GLYPHS["C"]).all()
-    assert ((band[:, 5:8, 0] == 60) == render.GLYPHS["4"]).all()
+    assert ((band[:, 1:4, 0] == 60) == pianoroll.GLYPHS["C"]).all()
+    assert ((band[:, 5:8, 0] == 60) == pianoroll.GLYPHS["4"]).all()
     assert not (img[:(62 - 60) * 5, :9] == 60).any()             # no other label
 
 
@@ -106,14 +107,14 @@ def test_bar_lines_follow_time_signature_changes():
     s = _one_note(48, quarters=11.0)  # pitch 48: the note's band is the bottom rows
     s.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     s.time_signatures.append(symusic.TimeSignature(480 * 4, 3, 4))
-    img = render.piano_roll(s, px_per_quarter=10, px_per_semitone=4)
+    img = pianoroll.piano_roll(s, px_per_quarter=10, px_per_semitone=4)
     grey = [x for x in range(img.shape[1]) if tuple(img[0, x]) == (170, 170, 170)]
     assert grey == [10 + 10 * q for q in (0, 4, 7, 10)]  # 4/4, then 3/4 bars; 10 px margin
 
 
 def test_musicxml_keeps_every_note_of_a_chorale(tmp_path, chorale):
     path = tmp_path / "c.musicxml"
-    render.write_musicxml(chorale, path)
+    write_musicxml(chorale, path)
     m = converter.parse(str(path)).stripTies()
     assert [p.partName for p in m.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
     tpq = chorale.ticks_per_quarter
@@ -142,7 +143,7 @@ def test_render_command_writes_all_three_and_reports_bad_files(tmp_path, chorale
 
 def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
     xml = tmp_path / "c.musicxml"
-    render.write_musicxml(chorale, xml)
+    write_musicxml(chorale, xml)
     before = xml.read_bytes()
     assert main(["render", str(xml), "--score"]) == 1
     assert "would overwrite" in capsys.readouterr().err
