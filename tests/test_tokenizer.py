@@ -37,7 +37,8 @@ def test_four_two_meter_survives(tok):
     score = m21_to_score(corpus.parse(path))
     ts = score.time_signatures[0]
     back = tok.decode(tok.encode(score))
-    assert (back.time_signatures[0].numerator, back.time_signatures[0].denominator) == (ts.numerator, ts.denominator)
+    got = back.time_signatures[0]
+    assert (got.numerator, got.denominator) == (ts.numerator, ts.denominator)
     assert back.note_num() == score.note_num()
 
 

@@ -34,8 +34,9 @@ def test_per_id_tables_are_unchanged(toks, name):
     t = tok.tables
     pitch_of_id, id_of_pitch = tok.pitch_shift_table()
     got = {"notes_per_id": tok.notes_per_id(), "pitch_of_id": pitch_of_id, "id_of_pitch": id_of_pitch,
-           "program_of_id": tok.program_of_id(), "tt_scalars": np.array([t.bar_id, t.res]),
-           **{f"tt_{k}": getattr(t, k) for k in ("pitch", "program", "duration", "position", "shift", "bar_len")}}
+           "program_of_id": tok.program_of_id(), "tt_scalars": np.array([t.bar_id, t.res])}
+    for k in ("pitch", "program", "duration", "position", "shift", "bar_len"):
+        got[f"tt_{k}"] = getattr(t, k)
     for key, value in got.items():
         np.testing.assert_array_equal(value, TABLES[f"{name}_{key}"], err_msg=key)
 

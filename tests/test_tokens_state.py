@@ -16,10 +16,10 @@ def tok(request):
 def test_remi_bars_positions_programs_and_durations():
     tok = MusicTokenizer.create(TokenizerConfig(), styles=("chorale",), modes=MODES)
     v = tok.base.vocab
-    ids = [tok.bos_id, tok.style_id("chorale"),
-           v["Bar_None"], v["TimeSig_3/4"], v["Position_12"], v["Program_16"], v["Pitch_60"], v["Duration_2.0.12"],
-           v["Bar_None"], v["TimeSig_3/4"], v["Position_0"], v["Program_19"], v["Pitch_48"], v["Duration_0.6.12"],
-           v["Bar_None"], v["TimeSig_4/4"], v["Position_0"], v["Program_16"], v["Pitch_62"]]
+    ids = [tok.bos_id, tok.style_id("chorale")] + [v[t] for t in (
+        "Bar_None TimeSig_3/4 Position_12 Program_16 Pitch_60 Duration_2.0.12 "
+        "Bar_None TimeSig_3/4 Position_0 Program_19 Pitch_48 Duration_0.6.12 "
+        "Bar_None TimeSig_4/4 Position_0 Program_16 Pitch_62").split()]
     notes = read_notes(np.array(ids), tok.tables)
     assert notes["index"].tolist() == [6, 12, 18]
     assert notes["pitch"].tolist() == [60, 48, 62]

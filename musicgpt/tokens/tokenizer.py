@@ -86,7 +86,8 @@ class MusicTokenizer:
 
     def style_id(self, style: str) -> int:
         if style not in self.styles:
-            raise MusicGPTError(f"unknown style {style!r}; this model knows {', '.join(self.styles) or 'none'}")
+            raise MusicGPTError(
+                f"unknown style {style!r}; this model knows {', '.join(self.styles) or 'none'}")
         return self.base_size + self.styles.index(style)
 
     def mode_id(self, mode: str) -> int:
