@@ -13,8 +13,8 @@ from music21 import corpus
 
 from musicgpt.cli import main
 from musicgpt.errors import MusicGPTError
-from musicgpt.scores import m21_to_score, write_midi
 from musicgpt.notestring import parse_notes
+from musicgpt.scores import m21_to_score, write_midi
 
 CHORALES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv347", "bach/bwv153.1", "bach/bwv86.6",
             "bach/bwv267", "bach/bwv40.8", "bach/bwv244.3", "bach/bwv145.5", "bach/bwv248.33-3"]
@@ -60,7 +60,8 @@ def test_continue_a_note_string_starts_with_exactly_the_prompt(trained, capsys):
     want = parse_notes("C4 D4 E4 F4 G4:h")
     scale = got.ticks_per_quarter / want.ticks_per_quarter
     first = sorted((n.time, n.duration, n.pitch) for n in got.tracks[0].notes)[:5]
-    assert first == [(round(n.time * scale), round(n.duration * scale), n.pitch) for n in want.tracks[0].notes]
+    want_notes = want.tracks[0].notes
+    assert first == [(round(n.time * scale), round(n.duration * scale), n.pitch) for n in want_notes]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -145,8 +146,8 @@ def test_outputs_never_overwrite_the_prompt_or_each_other(trained, tmp_path, cap
                                 "--render", *model])
     assert "overwrite the prompt" in line
     assert prompt.read_bytes() == before
-    assert "not a MIDI file name" in _error_line(capsys, ["continue", "C4 D4", "--out", str(tmp_path / "r.json"),
-                                                          *model])
+    bad_out = ["continue", "C4 D4", "--out", str(tmp_path / "r.json"), *model]
+    assert "not a MIDI file name" in _error_line(capsys, bad_out)
     kept = tmp_path / "clash.mid"
     kept.write_bytes(b"old")
     (tmp_path / "clash.json").mkdir()  # the record could not be written: nothing may be
@@ -160,7 +161,8 @@ def test_sampling_options_out_of_range_are_refused(trained, tmp_path, capsys):
     for bad in (["--top-p", "0"], ["--top-p", "1.5"], ["--temperature", "nan"], ["--temperature", "-1"],
                 ["--top-k", "-1"]):
         with pytest.raises(SystemExit) as e:
-            main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--out", str(tmp_path / "x.mid"), *bad])
+            main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--out", str(tmp_path / "x.mid"),
+                  *bad])
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert f"argument {bad[0]}" in err and "Traceback" not in err

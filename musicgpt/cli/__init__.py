@@ -26,7 +26,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         switch = action.nargs == 0  # a store_true/store_false flag: its help says what it does
-        unset = switch or action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        unset = switch or action.default in (None, False, argparse.SUPPRESS)
         if unset or "default" in text:
             return text
         return super()._get_help_string(action)

@@ -121,8 +121,9 @@ def _text(name: str, r: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from musicgpt.classifier.classify import evaluate, load_classifier
-    from musicgpt.classifier.training import corpus_data
+    from musicgpt.classifier.classify import load_classifier
+    from musicgpt.classifier.data import corpus_data
+    from musicgpt.classifier.evaluation import evaluate
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
@@ -144,7 +145,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def summary(r: dict) -> str:
     """A few lines a person reads; --json has everything."""
     lines = [f"{r.get('corpus', '')} test split: {r['pieces']} pieces, bars {r['bars']}, "
-             f"{1000 * r['seconds_per_piece']:.0f} ms/piece" + (f" on {r['device']}" if "device" in r else "")]
+             f"{1000 * r['seconds_per_piece']:.0f} ms/piece"
+             + (f" on {r['device']}" if "device" in r else "")]
     if "style" in r:
         s = r["style"]
         lines.append(f"style       accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
@@ -165,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import logging
 
     from musicgpt.atomic import write_text_atomic
-    from musicgpt.classifier.classify import evaluate, save_classifier
+    from musicgpt.classifier.classify import save_classifier
+    from musicgpt.classifier.evaluation import evaluate
     from musicgpt.classifier.training import train_classifier
 
     cfg = config_from(args, ClassifierTrainConfig, TRAIN_OPTIONS)
@@ -178,7 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               "temperature": clf.temperature}
     if not args.no_eval:
         result["test"] = evaluate(clf, test)
-        clf.meta["classifier_metrics"] = {"corpus": args.corpus, "style": result["test"].get("style", {}).get("macro_f1"),
+        clf.meta["classifier_metrics"] = {"corpus": args.corpus,
+                                          "style": result["test"].get("style", {}).get("macro_f1"),
                                           "key": result["test"]["key"]}
         log.info("%s", summary({"corpus": args.corpus, **result["test"]}))
     save_classifier(args.out / "classifier.pt", clf, half=args.half)

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Build MIDI + manifest under corpora/NAME. Unchanged sources are not parsed again.",
     )
     b.add_argument("name", nargs="?", help="a named corpus, or 'all'")
-    b.add_argument("--from", dest="src", metavar="DIR", help="build a corpus from MIDI/MusicXML/kern/ABC files in DIR")
+    b.add_argument("--from", dest="src", metavar="DIR",
+                   help="build a corpus from MIDI/MusicXML/kern/ABC files in DIR")
     b.add_argument("--name", dest="new_name", metavar="NAME", help="name of the corpus built with --from")
     b.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label every piece built with --from: style=motet, mode=dorian (repeatable)")
@@ -50,7 +51,7 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
 def cmd_list(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from musicgpt.corpus import corpora
+    from musicgpt import corpus as corpora
 
     print(f"{'name':16} {'pieces':>7} {'built':>7}  {'styles':32} description")
     for name in corpora.names():
@@ -69,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from musicgpt.corpus import corpora
+    from musicgpt import corpus as corpora
 
     if args.jobs is not None and args.jobs < 1:
         raise MusicGPTError("--jobs must be at least 1")
@@ -83,13 +84,15 @@ def cmd_build(args: argparse.Namespace) -> int:
                                     jobs=args.jobs, progress=progress)
     else:
         if not args.name:
-            raise MusicGPTError("name a corpus to build (see `musicgpt corpus list`), 'all', or use --from DIR")
+            raise MusicGPTError("name a corpus to build (see `musicgpt corpus list`), 'all', "
+                                "or use --from DIR")
         if args.label or args.new_name:
             raise MusicGPTError("--label and --name go with --from DIR")
         report = corpora.build(args.name, jobs=args.jobs, progress=progress)
     for r in report.get("corpora", [report]):
         print(f"{r['corpus']}: {r['pieces']} pieces in {r['groups']} groups; "
-              f"{r['built']} files parsed, {r['cached']} cached, {len(r['skipped'])} skipped; {r['seconds']} s")
+              f"{r['built']} files parsed, {r['cached']} cached, {len(r['skipped'])} skipped; "
+              f"{r['seconds']} s")
         for where, why in r["skipped"]:
             print(f"  skipped {where}: {why}")
     if "corpora" in report:
@@ -98,7 +101,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from musicgpt.corpus import corpora
+    from musicgpt import corpus as corpora
 
     info = corpora.info(args.name)
     if args.json:

@@ -11,7 +11,13 @@ from pathlib import Path
 from musicgpt.cli import HelpFormatter, whole_number
 from musicgpt.cli.options import add_options, config_from
 from musicgpt.config import (
-    SHIPPED_MODEL, ModelConfig, SampleConfig, TokenizerConfig, TrainConfig, lm_train_config, shipped,
+    SHIPPED_MODEL,
+    ModelConfig,
+    SampleConfig,
+    TokenizerConfig,
+    TrainConfig,
+    lm_train_config,
+    shipped,
     to_dict,
 )
 from musicgpt.errors import MusicGPTError

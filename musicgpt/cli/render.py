@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write FILE's audio (STEM.wav: an organ-like synthesis, no sound font "
         "needed), its piano roll (STEM.png: one colour per track, in the file's track order "
         "blue, red, green, orange, purple; bar lines grey) and its score (STEM.musicxml, for "
-        "MuseScore and other notation programs), beside FILE or in --out-dir. FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
+        "MuseScore and other notation programs), beside FILE or in --out-dir. "
+        "FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
         "--wav --roll --score, all three are written. A file that cannot be read is reported and "
         "the others are still rendered; the exit status is then non-zero.",
         formatter_class=HelpFormatter)
@@ -64,8 +65,7 @@ def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from musicgpt.scores import first_bars
-    from musicgpt.scores import load_score
+    from musicgpt.scores import first_bars, load_score
 
     if not MIN_RATE <= args.sample_rate <= MAX_RATE:
         raise MusicGPTError(f"--sample-rate {args.sample_rate} is out of range; use {MIN_RATE} to "
