@@ -1,0 +1,94 @@
+"""Prompts, first bars and continuations with the shipped model: the header comes back as given,
+a length in bars is honoured, and a fixed seed repeats the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import symusic
+import torch
+
+import musicgpt
+from musicgpt.config import SampleConfig
+from musicgpt.continuation import continue_score, load_prompt
+from musicgpt.errors import MusicGPTError
+from musicgpt.lm import load_model
+from musicgpt.scores import first_bars, write_midi
+
+WEIGHTS = Path(musicgpt.__file__).parent / "weights"
+THEME = "C4 D4 E4 F4 G4:h E4:q C4 D4:h G3:h"  # three bars of 4/4
+BAR = 4 * 480
+
+
+def _notes(score: symusic.Score) -> list[tuple[int, int, int, int]]:
+    return sorted((t.program, n.time, n.duration, n.pitch) for t in score.tracks for n in t.notes)
+
+
+@pytest.fixture(scope="module")
+def lm():
+    model, tok, _ = load_model(WEIGHTS / "default.pt")
+    return model, tok
+
+
+def _continue(lm, prompt: symusic.Score, bars: int | None = 2, seed: int = 0, **kw):
+    model, tok = lm
+    cfg = SampleConfig(temperature=0.9, max_new_tokens=kw.pop("max_new_tokens", 200))
+    return continue_score(model, tok, prompt, sample_cfg=cfg, bars=bars,
+                          generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def test_first_bars_follows_midi_tok_bar_lines_through_a_meter_change():
+    s = load_prompt("3/4 C4 D4 E4 F4 G4 A4 B4")  # bars of three quarters
+    assert [n.pitch for n in first_bars(s, 1).tracks[0].notes] == [60, 62, 64]
+    s.time_signatures.append(symusic.TimeSignature(3 * 480, 2, 4))  # from bar 2: 2/4
+    assert [n.pitch for n in first_bars(s, 2).tracks[0].notes] == [60, 62, 64, 65, 67]
+    assert first_bars(s, 99).note_num() == 7  # more bars than the score has: all of it
+
+
+def test_first_bars_drops_a_note_that_crosses_the_cut_and_refuses_nonsense():
+    s = load_prompt("C4:h. D4:h E4")
+    assert [n.pitch for n in first_bars(s, 1).tracks[0].notes] == [60]
+    with pytest.raises(MusicGPTError, match="at least 1"):
+        first_bars(s, 0)
+    with pytest.raises(MusicGPTError, match="hold no notes"):
+        first_bars(load_prompt("R:w C4"), 1)
+
+
+def test_load_prompt_reads_files_and_note_strings_alike(tmp_path):
+    from_text = load_prompt(THEME, bars=1)
+    assert [n.pitch for n in from_text.tracks[0].notes] == [60, 62, 64, 65]
+    path = tmp_path / "theme.mid"
+    write_midi(load_prompt(THEME), path)
+    assert _notes(load_prompt(str(path), bars=1)) == _notes(from_text)
+    with pytest.raises(MusicGPTError, match="empty"):
+        load_prompt("  ")
+
+
+def test_the_header_is_kept_unchanged_and_the_bars_are_honoured(lm):
+    prompt = load_prompt(THEME)
+    result = _continue(lm, prompt, bars=2)
+    header = set(_notes(prompt))
+    assert header <= set(_notes(result.score))
+    assert set(_notes(result.continuation)).isdisjoint(header)
+    assert len(_notes(result.score)) == len(header) + result.continuation.note_num()
+    assert result.new_bars == 2 and result.error_rate == 0.0
+    # the header's three bars, then two new ones: nothing sounds past bar 5
+    assert max(n.end for t in result.continuation.tracks for n in t.notes) <= 5 * BAR
+    one = _continue(lm, prompt, bars=1)
+    assert one.new_bars == 1 and max(n.end for t in one.continuation.tracks for n in t.notes) <= 4 * BAR
+
+
+def test_a_fixed_seed_repeats_the_continuation(lm):
+    prompt = load_prompt(THEME)
+    a, b = _continue(lm, prompt, seed=3), _continue(lm, prompt, seed=3)
+    assert _notes(a.score) == _notes(b.score) and a.new_tokens == b.new_tokens
+    tokens = _continue(lm, prompt, bars=None, seed=3, max_new_tokens=40)
+    assert tokens.new_bars is None and tokens.new_tokens <= 40
+
+
+def test_a_prompt_longer_than_the_context_is_refused(lm):
+    model, _ = lm
+    long = load_prompt(" ".join(["C4:s D4:s E4:s F4:s"] * (model.cfg.context // 2)))
+    with pytest.raises(MusicGPTError, match="context"):
+        _continue(lm, long)
