@@ -2,7 +2,10 @@
 evaluation. A checkpoint is a torch.save dict readable with `weights_only=True`:
 
     {"format": "musicgpt-ckpt-1", "meta_json": str, "model": state_dict,
-     "optimizer": state_dict | None, "step": int, "train_state": dict | None}
+     "optimizer": state_dict | None, "step": int, "train_state": dict | None,
+     "heads": state_dict | None}
+
+`heads` is the state of one module outside the GPT (the classifier's style and key heads).
 
 `meta_json` holds everything else as JSON (model config, tokenizer, labels, metrics), so that
 one file is enough to rebuild the model and its vocabularies.
@@ -50,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[
     """Write `model` (fp16 with `half`, for shipping), `meta` and optional training state at once.
 
     `meta["model_config"]` is set from the model itself, so the loader can always rebuild it.
-    `heads` holds the state of modules that live outside the GPT (the classifier's key head).
+    `heads` holds the state of the module that lives outside the GPT (the classifier's heads).
     """
     model = _unwrap(model)
     meta = {**meta, "model_config": to_dict(model.cfg)}
@@ -98,6 +101,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
                     ) -> tuple[GPT, dict[str, Any], dict[str, Any]]:
     """(model in float32 and eval mode on `device`, meta, {"optimizer", "step", "train_state"})."""
     ckpt = read_checkpoint(path, device="cpu")
+    heads = _heads_state(ckpt)
     model = GPT(from_dict(ModelConfig, ckpt["meta"]["model_config"]))
     try:
         model.load_state_dict(ckpt["model"])  # copies into float32 parameters, fp16 or not
@@ -106,5 +110,21 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
                             f"{str(e).splitlines()[0]}") from e
     model.to(device).eval()
     extra = {"optimizer": ckpt.get("optimizer"), "step": int(ckpt.get("step", 0)),
-             "train_state": ckpt.get("train_state"), "heads": ckpt.get("heads")}
+             "train_state": ckpt.get("train_state"), "heads": heads}
     return model, ckpt["meta"], extra
+
+
+# Checkpoints written while the style head lived inside GPT (the shipped weights among them) hold
+# it in the model's state dict, and the key head's state unprefixed under "heads".
+_OLD_STYLE_HEAD = "style_head."
+
+
+def _heads_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The heads' state as the classifier's one module names it ("style_head.*", "key_head.*"),
+    taken out of an older checkpoint's model state so that the GPT loads strictly."""
+    model = ckpt["model"]
+    old = [k for k in model if k.startswith(_OLD_STYLE_HEAD)]
+    if not old:
+        return ckpt.get("heads")
+    return {**{k: model.pop(k) for k in old},
+            **{f"key_head.{k}": v for k, v in (ckpt.get("heads") or {}).items()}}

@@ -1,7 +1,7 @@
 """A decoder-only transformer: token + position embeddings, pre-LN blocks, tied LM head.
 
-Knows nothing about music: the vocabulary size and label counts arrive through ModelConfig.
-Imports only torch and musicgpt.config.
+Knows nothing about music: the vocabulary size arrives through ModelConfig. Classification heads
+live in musicgpt.classifier and read `hidden_states`. Imports only torch and musicgpt.config.
 """
 
 from __future__ import annotations
@@ -103,8 +103,6 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # tied: one matrix reads and writes tokens
-        self.style_head = nn.Linear(cfg.d_model, cfg.n_style) if cfg.n_style > 0 else None
-        self.mode_head = nn.Linear(cfg.d_model, cfg.n_mode) if cfg.n_mode > 0 else None
         self.apply(self._init_weights)
         # residual projections: scale so the residual stream's variance doesn't grow with depth
         for name, p in self.named_parameters():
@@ -178,26 +176,12 @@ class GPT(nn.Module):
         return logits, loss
 
     def hidden_states(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) ids -> (B, T, C) after the final LayerNorm; the body shared with the heads.
+        """(B, T) ids -> (B, T, C) after the final LayerNorm: what classification heads read.
 
         `attention_mask` (B, T), true at real tokens, hides padded keys; right padding needs
         none, since causal attention never lets a real position see the padding after it.
         """
         return self._body(idx, attention_mask=attention_mask)
-
-    def classify(self, idx: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Right-padded (B, T) ids and (B,) lengths -> {"style": (B, n_style), "mode": (B, n_mode)}
-        logits from hidden states mean-pooled over each row's first `lengths` positions."""
-        h = self.hidden_states(idx)  # (B, T, C)
-        lengths = lengths.to(h.device)
-        valid = torch.arange(idx.size(1), device=h.device)[None, :] < lengths[:, None]  # (B, T)
-        pooled = (h * valid[..., None]).sum(1) / lengths.clamp(min=1)[:, None].to(h.dtype)  # (B, C)
-        out = {}
-        if self.style_head is not None:
-            out["style"] = self.style_head(pooled)
-        if self.mode_head is not None:
-            out["mode"] = self.mode_head(pooled)
-        return out
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float] = (0.9, 0.95),
                             device_type: str = "cpu") -> torch.optim.AdamW:

@@ -1,5 +1,8 @@
-"""The training loop: AdamW, warmup + cosine schedule, evaluation, checkpoints, metrics.
+"""The training loop: AdamW, warmup + cosine schedule, clipping, autocast, evaluation, checkpoints,
+resume, metrics.
 
+`run_steps` is the one loop (schedule, autocast, backward, clipping, optimiser step); `train`
+drives it for the language model, and the classifier's fine-tuning and probe drive it too.
 Knows nothing about music: batches come from `get_batch(generator)`, scores from `evaluate(model)`.
 """
 
@@ -10,7 +13,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +38,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, steps: int, warmup: int, lr: float, min_lr: float) -> float:
     """Linear warmup over `warmup` steps, then cosine decay from `lr` to `min_lr` at `steps`."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    span = max(cfg.steps - cfg.warmup, 1)
-    frac = min((step - cfg.warmup) / span, 1.0)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (cfg.lr - cfg.min_lr)
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    span = max(steps - warmup, 1)
+    frac = min((step - warmup) / span, 1.0)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (lr - min_lr)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """lr_at for each parameter group: `peaks` holds one (lr, min_lr) per group, in order.
+
+    Kept outside the optimiser's param groups, which a resumed optimiser's state replaces."""
+
+    steps: int
+    warmup: int
+    peaks: tuple[tuple[float, float], ...]
+
+    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
+        """Set every group's learning rate for `step`; the first group's."""
+        for group, (lr, min_lr) in zip(optimizer.param_groups, self.peaks, strict=True):
+            group["lr"] = lr_at(step, self.steps, self.warmup, lr, min_lr)
+        return optimizer.param_groups[0]["lr"]
 
 
 class Recorder:
@@ -68,16 +89,39 @@ class Recorder:
             save_checkpoint(self.out_dir / name, model, meta, **kwargs)
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   params: Sequence[torch.nn.Parameter], grad_clip: float) -> None:
+    """Backward, gradient-norm clipping of `params` (none when grad_clip is 0), one step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+
+
+def run_steps(optimizer: torch.optim.Optimizer, schedule: Schedule,
+              loss_at: Callable[[int], torch.Tensor], params: Sequence[torch.nn.Parameter],
+              grad_clip: float, start: int = 0,
+              autocast: contextlib.AbstractContextManager | None = None,
+              after: Callable[[int, float, torch.Tensor], None] | None = None) -> None:
+    """The loop: for each step from `start` to `schedule.steps`, set the learning rates, compute
+    `loss_at(step)` (under `autocast`), take one clipped step, then call
+    `after(steps done, lr, detached loss)` (logging, evaluation, checkpoints)."""
+    for step in range(start, schedule.steps):
+        lr = schedule.apply(optimizer, step)
+        with autocast or contextlib.nullcontext():
+            loss = loss_at(step)
+        optimizer_step(optimizer, loss, params, grad_clip)
+        if after is not None:
+            after(step + 1, lr, loss.detach())
+
+
 def train_step(model: GPT, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                grad_clip: float, autocast: contextlib.AbstractContextManager | None = None) -> torch.Tensor:
     """One optimisation step on (B, T) inputs and targets; the detached loss."""
     with autocast or contextlib.nullcontext():
         _, loss = model(x, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    optimizer_step(optimizer, loss, list(model.parameters()), grad_clip)
     return loss.detach()
 
 
@@ -123,24 +167,29 @@ def train(model: GPT, cfg: TrainConfig,
     last_eval: dict[str, float] | None = None
     loss_sum, loss_n, interval_tokens, interval_time = torch.zeros((), device=device), 0, 0, 0.0
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True, desc="train")
-    while step < cfg.steps:
+    t0, n_tokens = 0.0, 0
+
+    def loss_at(_: int) -> torch.Tensor:
+        nonlocal t0, n_tokens
         t0 = time.perf_counter()
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         x, y = get_batch(gen)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = train_step(model, optimizer, x, y, cfg.grad_clip, autocast)
+        n_tokens = x.numel()
+        return model(x, y)[1]
+
+    def after(done: int, lr: float, loss: torch.Tensor) -> None:
+        nonlocal step, loss_sum, loss_n, interval_tokens, interval_time, train_time, tokens_done
+        nonlocal last_eval, best_loss, best_step
+        step = done
         loss_sum += loss.float()
         loss_n += 1
-        step += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
         train_time += dt
         interval_time += dt
-        tokens_done += x.numel()
-        interval_tokens += x.numel()
+        tokens_done += n_tokens
+        interval_tokens += n_tokens
         bar.update(1)
 
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -162,6 +211,10 @@ def train(model: GPT, cfg: TrainConfig,
                 rec.checkpoint("best.pt", model, ckpt_meta, step=step)
             rec.checkpoint("last.pt", model, ckpt_meta, optimizer=optimizer, step=step,
                            train_state=train_state())
+
+    schedule = Schedule(cfg.steps, cfg.warmup, tuple((cfg.lr, cfg.min_lr) for _ in optimizer.param_groups))
+    run_steps(optimizer, schedule, loss_at, list(model.parameters()), cfg.grad_clip, start=step,
+              autocast=autocast, after=after)
     bar.close()
     if last_eval is None:  # resumed a finished run: nothing trained, report where it stands
         last_eval = _evaluate(model, evaluate)

@@ -1,6 +1,7 @@
 """Classification heads and the classify commands, with tiny models on real and made-up scores."""
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -10,15 +11,17 @@ import torch
 from music21 import corpus
 
 from musicgpt.checkpoint import save_checkpoint
-from musicgpt.classifier.classify import (
-    KEY_LABELS, combine, evaluate, first_bars_ids, key_index, key_metrics, load_classifier,
-    save_classifier, windows,
-)
-from musicgpt.classifier.training import Batches, ClassifierTrainConfig, Labelled, train_heads
+from musicgpt.classifier.classify import combine, load_classifier, save_classifier
+from musicgpt.classifier.data import Batches, Labelled
+from musicgpt.classifier.evaluation import evaluate, key_metrics
+from musicgpt.classifier.features import first_bars_ids, piece_states, windows
+from musicgpt.classifier.heads import KEY_LABELS, key_index
+from musicgpt.classifier.training import train_heads
 from musicgpt.cli import main
-from musicgpt.config import MODES, ModelConfig, TokenizerConfig
+from musicgpt.config import MODES, ClassifierTrainConfig, ModelConfig, TokenizerConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.scores import assign_voice_programs, load_score, m21_to_score, write_midi
+from musicgpt.scores import load_score, m21_to_score, write_midi
+from musicgpt.scores import normalize as assign_voice_programs
 from musicgpt.model import GPT
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
@@ -98,11 +101,39 @@ def test_heads_load_from_a_checkpoint(tmp_path, trained):
     save_classifier(path, clf)
     back = load_classifier(path)
     assert back.styles == STYLES and back.temperature == {"style": 1.5, "key": 0.8}
-    assert back.key_head.n_context == len(STYLES)  # the key head reads the style probabilities
+    assert back.heads.key_head.n_context == len(STYLES)  # the key head reads the style probabilities
     ps0, pk0 = clf.probabilities(data.ids)
     ps1, pk1 = back.probabilities(data.ids)
     assert np.allclose(ps0, ps1, atol=1e-5) and np.allclose(pk0, pk1, atol=1e-5)
     assert pk1.shape == (2, 12, len(MODES)) and np.allclose(pk1.sum((1, 2)), 1.0, atol=1e-5)
+
+
+def test_a_checkpoint_with_the_style_head_inside_the_model_still_loads(tmp_path, trained):
+    """The shipped weights were saved when GPT carried style_head and "heads" held the key head
+    alone: they load into the one heads module, with the same answers."""
+    clf, data = trained
+    path = tmp_path / "old.pt"
+    save_classifier(path, clf)
+    ckpt = torch.load(path, weights_only=True)
+    heads = ckpt["heads"]
+    ckpt["model"].update({k: v for k, v in heads.items() if k.startswith("style_head.")})
+    ckpt["heads"] = {k[len("key_head."):]: v for k, v in heads.items() if k.startswith("key_head.")}
+    torch.save(ckpt, path)
+    back = load_classifier(path)
+    for a, b in zip(clf.logits_ids(data.ids), back.logits_ids(data.ids)):
+        torch.testing.assert_close(a, b)
+
+
+def test_piece_states_batch_windows_of_any_length_without_mixing_them(tok, scores):
+    """Right-padded windows of several pieces in one batch: each piece's states are its own."""
+    model = tiny_lm(tok).eval()
+    bar, bos, pad = tok.base.vocab["Bar_None"], tok.bos_id, tok.pad_id
+    short, long_ = (np.asarray(tok.encode(scores[k]), dtype=np.int64)[:n] for k, n in (("chorale", 40), ("mass", 300)))
+    with torch.no_grad():
+        together = piece_states(model, [short, long_], bar, bos, pad)
+        alone = piece_states(model, [short], bar, bos, pad)
+    assert together[0].shape == (40, 32) and together[1].shape == (300, 32)
+    torch.testing.assert_close(together[0], alone[0], rtol=1e-4, atol=1e-5)
 
 
 def test_a_plain_lm_checkpoint_is_refused(tmp_path, tok):
@@ -149,19 +180,22 @@ def test_tiny_training_run_learns_a_separable_set(tok):
     body = tiny_lm(tok)
     probe = train_heads(body, tok, STYLES, data, quick(0, freeze=True, probe_iters=150, probe_batch=16))
     assert evaluate(probe, data)["style"]["accuracy"] == 1.0
-    kept = {k: v for k, v in probe.model.state_dict().items() if not k.startswith("style_head")}
-    assert all(torch.equal(v, body.state_dict()[k]) for k, v in kept.items())
+    assert all(torch.equal(v, body.state_dict()[k]) for k, v in probe.model.state_dict().items())
 
     # --keep-style-head: a fine-tuned classifier's style head stays as it was; the key head learns
     tuned = train_heads(tiny_lm(tok), tok, STYLES, data, quick(60))
-    refit = train_heads(tuned.model, tok, STYLES, data,
-                        quick(0, freeze=True, keep_style_head=True, probe_iters=50, probe_batch=16))
+    keep = quick(0, freeze=True, keep_style_head=True, probe_iters=50, probe_batch=16)
+    refit = train_heads(tuned.model, tok, STYLES, data, keep, heads_state=tuned.heads.state_dict())
     assert all(torch.equal(v, tuned.model.state_dict()[k]) for k, v in refit.model.state_dict().items())
+    assert all(torch.equal(v, tuned.heads.style_head.state_dict()[k])
+               for k, v in refit.heads.style_head.state_dict().items())
     assert evaluate(refit, data)["style"]["accuracy"] == 1.0
-    unfit = train_heads(tuned.model, tok, STYLES, data,
-                        quick(0, freeze=True, keep_style_head=True, probe_iters=0, probe_batch=16))
-    assert any(not torch.equal(a, b) for a, b in zip(refit.key_head.state_dict().values(),
-                                                       unfit.key_head.state_dict().values()))
+    unfit = train_heads(tuned.model, tok, STYLES, data, dataclasses.replace(keep, probe_iters=0),
+                        heads_state=tuned.heads.state_dict())
+    assert any(not torch.equal(a, b) for a, b in zip(refit.heads.key_head.state_dict().values(),
+                                                       unfit.heads.key_head.state_dict().values()))
+    with pytest.raises(MusicGPTError, match="no style head to keep"):
+        train_heads(tuned.model, tok, STYLES, data, keep)
 
 
 def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, capsys):
@@ -201,7 +235,7 @@ def test_cli_json_parses_and_bad_files_are_reported(tmp_path, trained, scores, c
 
 
 def test_cli_text_has_a_row_per_question_with_top_labels(tmp_path, trained, scores, capsys):
-    from musicgpt.evaluation.baselines import PITCH_CLASSES
+    from musicgpt.theory import PITCH_CLASSES
 
     clf, _ = trained
     model = tmp_path / "clf.pt"
@@ -333,14 +367,14 @@ def test_the_shipped_checkpoint_classifies_a_chorale_and_its_tritone_transpositi
     # the shipped language model carries (frozen-body) heads of its own
     assert load_classifier(DEFAULT_MODEL.with_name("default.pt")).styles
     clf = load_classifier(DEFAULT_MODEL)
-    assert clf.styles and "chorale" in clf.styles and clf.key_head.n_modes == len(MODES)
+    assert clf.styles and "chorale" in clf.styles and clf.heads.key_head.n_modes == len(MODES)
     r0 = clf.classify_score(scores["chorale"])
     r6 = clf.classify_score(scores["chorale"].shift_pitch(6))
     assert r0["style"][0][0] == "chorale"
     assert r0["mode"][0][0] == r6["mode"][0][0]
     # the tonic moves with the notes: bwv66.6's answer, six semitones up
     t0, t6 = r0["tonic"][0][0], r6["tonic"][0][0]
-    from musicgpt.evaluation.baselines import tonic_index
+    from musicgpt.theory import pitch_class as tonic_index
 
     assert (tonic_index(t6) - tonic_index(t0)) % 12 == 6
 

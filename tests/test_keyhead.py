@@ -6,8 +6,12 @@ import torch
 from music21 import corpus
 
 from musicgpt.config import MODES, TokenizerConfig
-from musicgpt.classifier.keyhead import CHANNELS, KeyHead, channel_weights, pitch_class_pool, read_notes, token_tables
-from musicgpt.scores import assign_voice_programs, load_score
+from musicgpt.classifier.features import CHANNELS, channel_weights, pitch_class_pool
+from musicgpt.classifier.heads import KeyHead
+from musicgpt.scores import load_score
+from musicgpt.scores import normalize as assign_voice_programs
+from musicgpt.tokens.state import read_notes
+from musicgpt.tokens.tables import token_tables
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 

@@ -9,7 +9,7 @@ from musicgpt.checkpoint import load_checkpoint, save_checkpoint
 from musicgpt.config import ModelConfig, TrainConfig, from_dict, to_dict
 from musicgpt.errors import MusicGPTError
 from musicgpt.model import GPT
-from musicgpt.trainer import lr_at, train
+from musicgpt.trainer import Schedule, lr_at, run_steps, train
 
 V, CTX, PERIOD = 12, 16, 7
 
@@ -103,12 +103,31 @@ def test_resume_without_last_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_learning_rate_warms_up_then_decays_to_min():
-    cfg = TrainConfig(steps=100, lr=1e-3, min_lr=1e-4, warmup=10)
-    assert lr_at(0, cfg) == pytest.approx(1e-4)
-    assert lr_at(9, cfg) == pytest.approx(1e-3)
-    assert lr_at(55, cfg) == pytest.approx(5.5e-4)
-    assert lr_at(100, cfg) == pytest.approx(1e-4)
-    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 100))
+    at = lambda s: lr_at(s, steps=100, warmup=10, lr=1e-3, min_lr=1e-4)  # noqa: E731
+    assert at(0) == pytest.approx(1e-4)
+    assert at(9) == pytest.approx(1e-3)
+    assert at(55) == pytest.approx(5.5e-4)
+    assert at(100) == pytest.approx(1e-4)
+    assert all(at(s) >= at(s + 1) for s in range(10, 100))
+
+
+def test_schedule_sets_each_group_from_its_own_peak_and_floor():
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [a]}, {"params": [b]}], lr=1.0)
+    sched = Schedule(steps=10, warmup=0, peaks=((1.0, 0.1), (0.5, 0.0)))
+    assert sched.apply(opt, 0) == 1.0 and opt.param_groups[1]["lr"] == 0.5
+    sched.apply(opt, 10)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.0])
+
+
+def test_run_steps_clips_and_reports_every_step():
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = torch.optim.SGD([w], lr=1.0)
+    seen = []
+    run_steps(opt, Schedule(3, 0, ((1.0, 1.0),)), lambda step: (w * 100).sum(), [w], grad_clip=1.0,
+              start=1, after=lambda done, lr, loss: seen.append((done, lr, float(loss))))
+    # the gradient 100 is clipped to norm 1: w moves by lr * 1 per step, steps 1 and 2 only
+    assert [d for d, _, _ in seen] == [2, 3] and float(w.detach()) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("half", [False, True])

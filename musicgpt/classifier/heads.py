@@ -1,14 +1,7 @@
-"""The key (tonic + mode) head: hidden states pooled by pitch class, read under all 12 rotations.
+"""The classifier's heads, one module with one state_dict: a linear style head on the mean state,
+and the key (tonic + mode) head on the states pooled by pitch class (see features.py).
 
-Why not a head on the mean-pooled state: a mean over a whole piece keeps little of *which* pitch
-class sits where, and nothing ties a tonic to the evidence for it. Tonal evidence is positional
-(the bass's last note, the notes that end phrases, the downbeats), so the piece's notes are sorted
-into channels by role, and within a channel by pitch class:
-
-    mass[k, p]  share of channel k's weight on pitch class p             (K, 12)
-    state[k, p] mean hidden state at the Pitch tokens of those notes     (K, 12, C)
-
-The head projects each state to a few numbers, then scores tonic t and mode m as
+The key head projects each state to a few numbers, then scores tonic t and mode m as
 `mlp_m(roll(features, -t))`: one network shared by all 12 tonics. Transposing a piece by s rolls
 the pitch-class axis by s, so the tonic answer moves by s and the mode stays, exactly for the
 mass features and as far as the hidden states themselves are transposition invariant (taught by
@@ -18,68 +11,18 @@ what the language model knows about the context each note sits in (a cadence, a 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-# Note roles; each is a channel of (12,) weights. "dur": weighted by duration, "1": by count.
-CHANNELS: tuple[str, ...] = (
-    "all",  # every note (dur)
-    "bass",  # notes of the lowest voice (dur)
-    "last_bar",  # notes starting in the last bar given (dur)
-    "bass_last",  # the lowest voice's last note (1)
-    "voice_last",  # each voice's last note (1)
-    "voice_first",  # each voice's first note (1)
-    "phrase_end",  # notes followed by a rest of a beat or more in their voice, or last (dur)
-    "first_low",  # the lowest note of the first onset (1)
-    "downbeat",  # notes starting on a bar line (dur)
-)
+from musicgpt.config import MODES
+from musicgpt.classifier.features import CHANNELS
+from musicgpt.theory import PITCH_CLASSES
+
+KEY_LABELS: tuple[str, ...] = tuple(f"{t} {m}" for t in PITCH_CLASSES for m in MODES)  # t * 8 + m
 
 
-def channel_weights(notes: dict[str, np.ndarray], res: int) -> np.ndarray:
-    """(K, N) weight of each note in each channel of CHANNELS."""
-    n = len(notes["pitch"])
-    W = np.zeros((len(CHANNELS), n))
-    if n == 0:
-        return W
-    pitch, voice, onset = notes["pitch"], notes["voice"], notes["onset"]
-    dur = notes["dur"].astype(float)
-    end = onset + notes["dur"]
-    voices = np.unique(voice)
-    low = min(voices, key=lambda v: pitch[voice == v].mean())
-    W[0] = dur
-    W[1] = np.where(voice == low, dur, 0)
-    W[2] = np.where(notes["bar"] == notes["bar"].max(), dur, 0)
-    for v in voices:
-        sel = np.flatnonzero(voice == v)
-        order = sel[np.lexsort((pitch[sel], onset[sel]))]
-        last, first = order[-1], order[0]
-        if v == low:
-            W[3, last] = 1
-        W[4, last] += 1
-        W[5, first] += 1
-        gap = np.append(onset[order][1:] - end[order][:-1], res)
-        W[6, order] = np.where(gap >= res, dur[order], 0)
-    first_on = onset == onset.min()
-    W[7, np.flatnonzero(first_on)[np.argmin(pitch[first_on])]] = 1
-    W[8] = np.where(onset == notes["bar"], dur, 0)
-    return W
-
-
-def pitch_class_pool(H: torch.Tensor, notes: dict[str, np.ndarray], res: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mass (K, 12), state (K, 12, C)) from one piece's states H (L, C), aligned with its ids."""
-    W = torch.as_tensor(channel_weights(notes, res), dtype=H.dtype, device=H.device)  # (K, N)
-    K, C = W.size(0), H.size(1)
-    if W.size(1) == 0:
-        return torch.zeros(K, 12, dtype=H.dtype, device=H.device), H.new_zeros(K, 12, C)
-    onehot = torch.zeros(W.size(1), 12, dtype=H.dtype, device=H.device)
-    onehot[torch.arange(W.size(1)), torch.as_tensor(notes["pitch"] % 12)] = 1.0
-    A = W[:, None, :] * onehot.T[None]  # (K, 12, N)
-    per_pc = A.sum(-1)  # (K, 12)
-    mass = per_pc / per_pc.sum(-1, keepdim=True).clamp(min=1e-9)
-    state = (A @ H[torch.as_tensor(notes["index"], device=H.device)]) / per_pc[..., None].clamp(min=1e-9)
-    return mass, state
+def key_index(tonic: int, mode: int) -> int:
+    return tonic * len(MODES) + mode
 
 
 class KeyHead(nn.Module):
@@ -131,3 +74,33 @@ class KeyHead(nn.Module):
                 raise ValueError(f"this key head needs a context of shape ({B}, {self.n_context})")
             x = torch.cat([x, context[:, None, :].to(x.dtype).expand(B, 12, self.n_context)], -1)
         return self.mlp(x).reshape(B, 12 * self.n_modes)
+
+
+class Heads(nn.Module):
+    """Style and key heads: (mean (B, C), mass (B, K, 12), state (B, K, 12, C)) ->
+    (style (B, n_style), key (B, 12 * n_modes)) logits.
+
+    A key head built with n_context reads the style head's probabilities, detached: the key loss
+    does not train the style head through them."""
+
+    def __init__(self, n_style: int, key_head: dict):
+        super().__init__()
+        self.style_head = nn.Linear(key_head["d_model"], n_style)
+        # as GPT initialises its linear layers, where this head lived before
+        nn.init.normal_(self.style_head.weight, mean=0.0, std=0.02)
+        nn.init.zeros_(self.style_head.bias)
+        self.key_head = KeyHead(**key_head)
+
+    def config(self) -> dict:
+        return {"n_style": self.style_head.out_features, "key_head": self.key_head.config()}
+
+    def key_logits(self, style_logits: torch.Tensor, mass: torch.Tensor, state: torch.Tensor
+                   ) -> torch.Tensor:
+        if not self.key_head.n_context:
+            return self.key_head(mass, state)
+        return self.key_head(mass, state, torch.softmax(style_logits.detach().float(), -1))
+
+    def forward(self, mean: torch.Tensor, mass: torch.Tensor, state: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        style = self.style_head(mean)
+        return style, self.key_logits(style, mass, state)
