@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import symusic
 
-import musicgpt
 from musicgpt import corpus as corpora
-from musicgpt.classifier.classify import evaluate, key_metrics, load_classifier, save_classifier
-from musicgpt.classifier.training import Labelled, corpus_data, hold_out, train_classifier
+from musicgpt.classifier.classify import load_classifier, save_classifier
+from musicgpt.classifier.data import Labelled, corpus_data, hold_out
+from musicgpt.classifier.evaluation import evaluate, key_metrics
+from musicgpt.classifier.training import train_classifier
 from musicgpt.config import MODES, ClassifierTrainConfig
 from musicgpt.data.splits import split_rows
 from musicgpt.evaluation.baselines import (
@@ -38,9 +39,6 @@ from musicgpt.evaluation.metrics import accuracy, confusion, expected_calibratio
 from musicgpt.lm import load_model
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
-# The baselines read no tokens, but their labels come through the token sets like the heads':
-# the shipped model's tokenizer is used when no --lm is given.
-SHIPPED_LM = Path(musicgpt.__file__).parent / "weights" / "default.pt"
 BARS = (4, 8, 16, None)
 
 
@@ -226,7 +224,9 @@ def main() -> int:
                     "baselines": {}, "heads": {}}
     print(f"corpus {args.corpus}: {len(rows['train'])} train, {len(rows['test'])} test pieces "
           f"({result['human_mode_test']} with human mode labels)", file=sys.stderr)
-    tok = None if args.skip_baselines else load_model(args.lm or SHIPPED_LM)[1]
+    # The baselines read no tokens, but their labels come through the token sets like the heads':
+    # the shipped model's tokenizer when no --lm is given.
+    tok = None if args.skip_baselines else load_model(args.lm)[1]
     for bars in () if args.skip_baselines else BARS:
         t0 = time.time()
         result["baselines"][str(bars or "all")] = baselines(
