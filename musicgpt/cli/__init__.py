@@ -19,34 +19,6 @@ from musicgpt.cli.options import help_with_flags, name_flags
 from musicgpt.errors import MusicGPTError
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default after its help, unless there is nothing worth showing (a flag
-    that is off, an option that is unset) or the help already says it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        switch = action.nargs == 0  # a store_true/store_false flag: its help says what it does
-        unset = switch or action.default in (None, False, argparse.SUPPRESS)
-        if unset or "default" in text:
-            return text
-        return super()._get_help_string(action)
-
-
-def whole_number(least: int, meaning: str):
-    """An argparse type: a whole number of at least `least`; `meaning` says why, in the error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text} is below {least} ({meaning})")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     from musicgpt.cli import classify, corpus, lm, render
 

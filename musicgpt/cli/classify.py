@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from musicgpt.cli import HelpFormatter, whole_number
-from musicgpt.cli.options import add_options, config_from
+from musicgpt.cli.options import HelpFormatter, add_options, config_from, whole_number
 from musicgpt.config import SHIPPED_CLASSIFIER, ClassifierTrainConfig, shipped
 from musicgpt.errors import MusicGPTError
 

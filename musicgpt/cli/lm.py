@@ -8,8 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from musicgpt.cli import HelpFormatter, whole_number
-from musicgpt.cli.options import add_options, config_from
+from musicgpt.cli.options import HelpFormatter, add_options, config_from, whole_number
 from musicgpt.config import (
     SHIPPED_MODEL,
     ModelConfig,

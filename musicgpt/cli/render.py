@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicgpt.cli import HelpFormatter
 from musicgpt.cli.classify import BARS
+from musicgpt.cli.options import HelpFormatter
 from musicgpt.config import SAMPLE_RATE
 from musicgpt.errors import MusicGPTError
 
