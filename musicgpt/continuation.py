@@ -12,8 +12,8 @@ import torch
 
 from musicgpt.config import SampleConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.sampling import sample
 from musicgpt.notestring import looks_like_notes, parse_notes
+from musicgpt.sampling import sample
 from musicgpt.scores import SCORE_SUFFIXES, first_bars, load_score, normalize
 from musicgpt.theory import VELOCITY
 from musicgpt.tokens.tokenizer import MusicTokenizer
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
     """A file (MIDI, MusicXML, kern, ABC) or a note string, cut to its first `bars` bars."""
     if not prompt.strip():
-        raise MusicGPTError("the prompt is empty; give a score file or a note string such as \"C4 D4 E4 F4 G4:h\"")
+        raise MusicGPTError("the prompt is empty; give a score file or a note string such as "
+                            "\"C4 D4 E4 F4 G4:h\"")
     path = Path(prompt).expanduser()
     if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES:
         score = parse_notes(prompt)
@@ -52,7 +53,8 @@ def _note_keys(score: symusic.Score, tpq: int) -> Counter:
                    for t in score.tracks for n in t.notes)
 
 
-def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]) -> tuple[symusic.Score, symusic.Score]:
+def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]
+           ) -> tuple[symusic.Score, symusic.Score]:
     """The prompt with `new_notes` (program, time, duration, pitch) added, and the new notes alone.
 
     One voice cannot strike a pitch it is still holding (in MIDI the first note-off would cut
@@ -131,7 +133,8 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     decoded_full = tok.decode(header_ids + new)
     decoded_head = tok.decode(header_ids)
     # notes in the decoded whole that the decoded header does not account for are the new ones
-    extra = _note_keys(decoded_full, prompt.ticks_per_quarter) - _note_keys(decoded_head, prompt.ticks_per_quarter)
+    tpq = prompt.ticks_per_quarter
+    extra = _note_keys(decoded_full, tpq) - _note_keys(decoded_head, tpq)
     full, only = _merge(prompt, list(extra.elements()))
     return Continuation(full, only, len(prefix), len(new), error_rate, new_bars)
 

@@ -19,7 +19,8 @@ import symusic
 
 from musicgpt.config import VOICE_PROGRAMS
 from musicgpt.errors import MusicGPTError
-from musicgpt.theory import LETTERS, TICKS_PER_QUARTER as TPQ, VELOCITY
+from musicgpt.theory import LETTERS, VELOCITY
+from musicgpt.theory import TICKS_PER_QUARTER as TPQ
 
 _DURATIONS = {"w": Fraction(4), "h": Fraction(2), "q": Fraction(1), "e": Fraction(1, 2),
               "s": Fraction(1, 4), "t": Fraction(1, 3)}
@@ -41,7 +42,8 @@ def _duration(text: str) -> Fraction:
     try:
         value = _DURATIONS[base] if base in _DURATIONS else Fraction(base)
     except (ValueError, ZeroDivisionError):
-        raise MusicGPTError(f"bad duration {text!r}: use w h q e s t (dots allowed) or quarter notes like 1.5") from None
+        raise MusicGPTError(f"bad duration {text!r}: use w h q e s t (dots allowed) "
+                            "or quarter notes like 1.5") from None
     if value <= 0:
         raise MusicGPTError(f"bad duration {text!r}: it must be positive")
     return value * (2 - Fraction(1, 2**dots))
@@ -50,7 +52,8 @@ def _duration(text: str) -> Fraction:
 def _pitch(text: str) -> int:
     m = _NOTE.match(text)
     if not m:
-        raise MusicGPTError(f"bad note {text!r}: write a letter, optional # or b, and an octave, e.g. C4, F#3, Bb4")
+        raise MusicGPTError(f"bad note {text!r}: write a letter, optional # or b, and an octave, "
+                            "e.g. C4, F#3, Bb4")
     letter, accidentals, octave = m.groups()
     pitch = 12 * (int(octave) + 1) + LETTERS[letter.upper()] + accidentals.count("#") - accidentals.count("b")
     if not 0 <= pitch <= 127:
@@ -79,7 +82,8 @@ def parse_notes(text: str) -> symusic.Score:
             dur = _duration(dtext)
         ticks = int(round(dur * TPQ))
         if ticks < 1:
-            raise MusicGPTError(f"duration in {item!r} is too short: the shortest is 1/{TPQ} of a quarter note")
+            raise MusicGPTError(f"duration in {item!r} is too short: the shortest is 1/{TPQ} "
+                                "of a quarter note")
         if head.upper() != "R":
             if "" in head.split("+"):
                 raise MusicGPTError(f"bad chord {item!r}: join its notes with + and no spaces, e.g. C4+E4+G4")

@@ -222,7 +222,8 @@ def m21_to_score(stream: Any, tpq: int = TICKS_PER_QUARTER) -> symusic.Score:
     for ts in first.getElementsByClass(meter.TimeSignature):
         key = (ts.numerator, ts.denominator)
         if key != last_ts:
-            score.time_signatures.append(symusic.TimeSignature(mark_tick(ts.offset), ts.numerator, ts.denominator))
+            at = mark_tick(ts.offset)
+            score.time_signatures.append(symusic.TimeSignature(at, ts.numerator, ts.denominator))
             last_ts = key
     last_ks = None
     for ks in first.getElementsByClass("KeySignature"):

@@ -5,12 +5,19 @@ import pytest
 import symusic
 from music21 import corpus
 
-from musicgpt.evaluation.baselines import (
-    CHANNELS, KeyLR, SoftmaxLR, final_scale_rule, music21_key, pitch_profiles, style_features, style_stats,
-)
-from musicgpt.evaluation.metrics import accuracy
 from musicgpt.config import MODES
 from musicgpt.errors import MusicGPTError
+from musicgpt.evaluation.baselines import (
+    CHANNELS,
+    KeyLR,
+    SoftmaxLR,
+    final_scale_rule,
+    music21_key,
+    pitch_profiles,
+    style_features,
+    style_stats,
+)
+from musicgpt.evaluation.metrics import accuracy
 from musicgpt.scores import load_score, write_midi
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)

@@ -10,12 +10,12 @@ import pytest
 
 from musicgpt import corpus as corpora
 from musicgpt import scores
+from musicgpt.cli import main
+from musicgpt.config import MODES
 from musicgpt.corpus import builder, grouping, labels, readers
 from musicgpt.corpus.manifest import MANIFEST, RECIPE
 from musicgpt.corpus.recipes import recipe_from_dict
 from musicgpt.errors import MusicGPTError
-from musicgpt.cli import main
-from musicgpt.config import MODES
 
 ROOT = corpora.corpora_root()
 BUILT = [n for n in corpora.CORPORA if (ROOT / n / MANIFEST).is_file()]
@@ -185,7 +185,8 @@ def _folder(tmp_path: Path) -> Path:
 def test_build_from_folder(tmp_path):
     src = _folder(tmp_path)
     root = tmp_path / "corpora"
-    report = corpora.build_from(src, "mine", {"style": "motet", "mode": "dorian"}, root=root, jobs=1, progress=False)
+    labels_in = {"style": "motet", "mode": "dorian"}
+    report = corpora.build_from(src, "mine", labels_in, root=root, jobs=1, progress=False)
     rows = corpora.load_manifest("mine", root)
     assert sorted(r["source"] for r in rows) == ["good.mid", "tune.abc"]
     assert all(r["style"] == "motet" and r["mode"] == "dorian" and r["mode_source"] == "human" for r in rows)
@@ -195,7 +196,7 @@ def test_build_from_folder(tmp_path):
     assert "not a readable MIDI file" in reasons["bad.mid"]
     assert "unknown file type .txt" in reasons["notes.txt"]
     # incremental: nothing changed, nothing parsed again
-    again = corpora.build_from(src, "mine", {"style": "motet", "mode": "dorian"}, root=root, jobs=1, progress=False)
+    again = corpora.build_from(src, "mine", labels_in, root=root, jobs=1, progress=False)
     assert again["built"] == 0 and again["cached"] == report["built"]
     assert corpora.load_manifest("mine", root) == rows
     # the user corpus is listed and can be rebuilt by name from its recipe.json
@@ -265,9 +266,11 @@ def test_a_rebuild_that_reads_nothing_keeps_the_built_corpus(tmp_path):
 
 @pytest.mark.parametrize("argv,msg", [
     (["corpus", "info", "nonesuch"], "unknown corpus 'nonesuch'"),
-    (["corpus", "info", "palestrina"], "corpus palestrina is not built; run `musicgpt corpus build palestrina`"),
+    (["corpus", "info", "palestrina"],
+     "corpus palestrina is not built; run `musicgpt corpus build palestrina`"),
     (["corpus", "build", "--from", ".", "--name", "x", "--label", "colour=red"], "unknown label 'colour'"),
-    (["corpus", "build", "--from", ".", "--name", "x", "--label", "mode=happy"], "mode 'happy' is not one of"),
+    (["corpus", "build", "--from", ".", "--name", "x", "--label", "mode=happy"],
+     "mode 'happy' is not one of"),
     (["corpus", "build", "--from", ".", "--name", "palestrina"], "cannot name a user corpus"),
     (["corpus", "build"], "name a corpus to build"),
 ])
@@ -322,5 +325,6 @@ def test_trecento_genres():
     styles = defaultdict(int)
     for r in rows.values():
         styles[r["style"]] += 1
-    assert dict(styles) == {"mass": 66, "madrigal": 16, "motet": 12, "benedicamus": 4, "ballata": 3, "caccia": 2}
+    assert dict(styles) == {"mass": 66, "madrigal": 16, "motet": 12, "benedicamus": 4, "ballata": 3,
+                            "caccia": 2}
     assert rows["trecento/PMFC_24_21-O_proles_hispanie"]["style"] == "motet"

@@ -13,13 +13,15 @@ import pytest
 import symusic
 from music21 import converter, corpus
 
-from musicgpt.render import audio as sound, pianoroll
-from musicgpt.render.score import write_musicxml
 from musicgpt.cli import main
+from musicgpt.render import audio as sound
+from musicgpt.render import pianoroll
+from musicgpt.render.score import write_musicxml
 from musicgpt.scores import load_score, write_midi
 
 
-def _one_note(pitch: int = 69, start_q: float = 0.0, quarters: float = 2.0, qpm: float = 120.0) -> symusic.Score:
+def _one_note(pitch: int = 69, start_q: float = 0.0, quarters: float = 2.0, qpm: float = 120.0
+              ) -> symusic.Score:
     s = symusic.Score(480)
     s.tempos.append(symusic.Tempo(0, qpm))
     t = symusic.Track(program=16)

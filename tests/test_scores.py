@@ -165,7 +165,8 @@ def test_repeats_are_not_expanded():
     abc = corpus.parse("ryansMammoth/AmateurHornpipe.abc")  # |: ... :| sections
     for piece in (s, abc):  # both open with a one-quarter pickup padded to a full bar
         score = scores.m21_to_score(piece)
-        assert score.end() / score.ticks_per_quarter == pytest.approx(float(piece.highestTime) + 3.0, abs=1e-3)
+        quarters = score.end() / score.ticks_per_quarter
+        assert quarters == pytest.approx(float(piece.highestTime) + 3.0, abs=1e-3)
 
 
 def test_load_score_reads_musicxml_kern_abc(tmp_path):

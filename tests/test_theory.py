@@ -7,8 +7,19 @@ import symusic
 from musicgpt.config import MODES
 from musicgpt.errors import MusicGPTError
 from musicgpt.theory import (
-    LETTERS, MAJOR_THIRD, MODE_SCALES, MODE_STEPS, PITCH_CLASSES, PREFERENCE, ROTATION, best_scale,
-    final_bass_pc, keysig_tonic, pc_histogram, pitch_class, scale_fits,
+    LETTERS,
+    MAJOR_THIRD,
+    MODE_SCALES,
+    MODE_STEPS,
+    PITCH_CLASSES,
+    PREFERENCE,
+    ROTATION,
+    best_scale,
+    final_bass_pc,
+    keysig_tonic,
+    pc_histogram,
+    pitch_class,
+    scale_fits,
 )
 
 

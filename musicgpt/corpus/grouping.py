@@ -19,7 +19,8 @@ from musicgpt.corpus.recipes import Recipe
 
 TRAIN_SHARE = 0.8
 LINE_KEEP = 40  # pitches of each melody line kept in the cache for grouping
-GENERIC_TITLES = {"untitled", "noname", "anonymous", "reel", "jig", "hornpipe", "strathspey", "air", "march", "song", "lied", "tune"}
+GENERIC_TITLES = {"untitled", "noname", "anonymous", "reel", "jig", "hornpipe", "strathspey", "air", "march",
+                  "song", "lied", "tune"}
 
 
 # ---------------------------------------------------------------- keys computed in the workers

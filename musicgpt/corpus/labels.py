@@ -22,8 +22,15 @@ import symusic
 from musicgpt.corpus.recipes import Recipe
 from musicgpt.errors import MusicGPTError
 from musicgpt.theory import (
-    MAJOR_THIRD, PITCH_CLASSES, ROTATION, best_scale, final_bass_pc, keysig_tonic, pc_histogram,
-    pitch_class, scale_fits,
+    MAJOR_THIRD,
+    PITCH_CLASSES,
+    ROTATION,
+    best_scale,
+    final_bass_pc,
+    keysig_tonic,
+    pc_histogram,
+    pitch_class,
+    scale_fits,
 )
 
 FIT_MIN = 0.85

@@ -59,7 +59,8 @@ def read_source(recipe: Recipe, rel: str, path: Path, pid: str, corpus_dir: Path
     return {"pieces": [_finish(recipe, rel, pid, score, meta, corpus_dir)], "skipped": []}
 
 
-def _finish(recipe: Recipe, rel: str, pid: str, score: symusic.Score, meta: dict[str, Any], corpus_dir: Path) -> dict[str, Any]:
+def _finish(recipe: Recipe, rel: str, pid: str, score: symusic.Score, meta: dict[str, Any],
+            corpus_dir: Path) -> dict[str, Any]:
     score = scores.normalize(score)  # the tokenizer's one input form, for every corpus
     if score.note_num() == 0:
         raise Skip("no pitched notes")
@@ -154,7 +155,8 @@ def _read_score(recipe: Recipe, rel: str, path: Path) -> tuple[symusic.Score, di
         meta["title"] = title_from_filename(path.stem)
     analysis = path.with_suffix(".rntxt")  # Monteverdi: the analysis file beside it names the piece
     if analysis.is_file():
-        found = re.search(r"^Title:\s*(.+?)\s*$", analysis.read_text(encoding="utf-8", errors="replace"), re.M)
+        text = analysis.read_text(encoding="utf-8", errors="replace")
+        found = re.search(r"^Title:\s*(.+?)\s*$", text, re.M)
         if found:
             meta["title"] = found.group(1)
     raw = path.read_bytes()
