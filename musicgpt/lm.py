@@ -12,7 +12,9 @@ import torch
 
 from musicgpt.corpus import corpora
 from musicgpt.checkpoint import load_checkpoint
-from musicgpt.config import MODES, ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
+from musicgpt.config import (
+    MODES, SHIPPED_MODEL, ModelConfig, TokenizerConfig, TrainConfig, from_dict, shipped, to_dict,
+)
 from musicgpt.data.batches import LMBatches, make_evaluator
 from musicgpt.data.splits import split_rows, token_sets
 from musicgpt.errors import MusicGPTError
@@ -69,8 +71,10 @@ def train_lm(corpus: str, out_dir: Path, model_cfg: dict, train_cfg: TrainConfig
     return train(model, train_cfg, batches, evaluate, out_dir, meta, resume=resume, progress=progress)
 
 
-def load_model(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, MusicTokenizer, dict]:
-    """Model, tokenizer and metadata from one checkpoint file."""
+def load_model(path: str | Path | None = None, device: str = "cpu"
+               ) -> tuple[torch.nn.Module, MusicTokenizer, dict]:
+    """Model, tokenizer and metadata from one checkpoint file; by default the shipped model."""
+    path = shipped(SHIPPED_MODEL) if path is None else Path(path)
     model, meta, _ = load_checkpoint(path, device=device)
     if "tokenizer" not in meta:
         raise MusicGPTError(f"{path} holds no tokenizer; is it a musicgpt language model?")
