@@ -21,7 +21,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "musicgpt" / "weights"
 def test_training_on_cuda_learns_and_its_checkpoint_runs_on_the_cpu(tmp_path):
     from dataclasses import replace
 
-    from tests.test_train import CFG, get_batch, new_model
+    from tests.test_trainer import CFG, get_batch, new_model
 
     model = new_model()
     before = evaluate_anywhere(model.eval())["loss"]
@@ -37,7 +37,7 @@ def test_training_on_cuda_learns_and_its_checkpoint_runs_on_the_cpu(tmp_path):
 
 def evaluate_anywhere(model) -> dict[str, float]:
     """test_train's evaluation batch, on the model's device."""
-    from tests.test_train import get_batch
+    from tests.test_trainer import get_batch
 
     device = next(model.parameters()).device
     x, y = get_batch(torch.Generator().manual_seed(123), B=4)
@@ -74,7 +74,7 @@ def test_continuation_with_the_model_on_cuda_is_valid():
 def test_classifier_heads_train_on_cuda():
     from tests.test_classify import STYLES, data_of, made_up, quick, tiny_lm
 
-    from musicgpt.classifier.classify import evaluate
+    from musicgpt.classifier.evaluation import evaluate
     from musicgpt.config import MODES, TokenizerConfig
     from musicgpt.classifier.training import train_heads
     from musicgpt.tokens.tokenizer import MusicTokenizer
