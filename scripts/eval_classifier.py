@@ -26,15 +26,7 @@ from musicgpt.classifier.evaluation import evaluate, key_metrics
 from musicgpt.classifier.training import train_classifier
 from musicgpt.config import MODES, ClassifierTrainConfig
 from musicgpt.data.splits import split_rows
-from musicgpt.evaluation.baselines import (
-    KeyLR,
-    SoftmaxLR,
-    final_scale_rule,
-    music21_key,
-    pitch_profiles,
-    style_features,
-    style_stats,
-)
+from musicgpt.evaluation import baselines as bl
 from musicgpt.evaluation.metrics import accuracy, confusion, expected_calibration_error, macro_f1
 from musicgpt.lm import load_model
 from musicgpt.tokens.tokenizer import MusicTokenizer
@@ -54,8 +46,8 @@ def features(rows: list[dict], corpus: str, bars: int | None) -> tuple[np.ndarra
                 s = first_bars(s, bars)
             except Exception:  # no notes in the first bars: keep the whole piece
                 pass
-        prof.append(pitch_profiles(s))
-        stats.append(style_stats(s))
+        prof.append(bl.pitch_profiles(s))
+        stats.append(bl.style_stats(s))
     return np.stack(prof), np.stack(stats)
 
 
@@ -98,18 +90,18 @@ def baselines(tok: MusicTokenizer, corpus: str, rows: dict, styles: list[str], w
     maj_style = np.bincount(tr.style[tr.style >= 0], minlength=len(styles)).argmax()
     out["majority"]["style"] = {"accuracy": accuracy(te.style[sv], np.full(sv.sum(), maj_style)),
                                 "macro_f1": macro_f1(te.style[sv], np.full(sv.sum(), maj_style), len(styles))}
-    t, m = final_scale_rule(pte)
+    t, m = bl.final_scale_rule(pte)
     out["final note + scale"] = {"key": key_metrics(onehot_key(t, m), te)}
     for name, channels in (("pc histogram LR", ("hist",)), ("pc profiles LR", None)):
-        lr = KeyLR(**({"channels": channels} if channels else {}))
+        lr = bl.KeyLR(**({"channels": channels} if channels else {}))
         lr.fit(ptr[ok], tr.tonic[ok], tr.mode[ok], w)
         out[name] = {"key": key_metrics(lr.predict_proba(pte), te)}
     # style from pitch profiles rotated to the profile LR's tonic, plus texture statistics
     t_tr = lr.predict_proba(ptr).sum(2).argmax(1)
     t_te = lr.predict_proba(pte).sum(2).argmax(1)
     svt = tr.style >= 0
-    slr = SoftmaxLR(len(styles)).fit(style_features(ptr, str_, t_tr)[svt], tr.style[svt])
-    ps = slr.predict_proba(style_features(pte, ste, t_te))[sv]
+    slr = bl.SoftmaxLR(len(styles)).fit(bl.style_features(ptr, str_, t_tr)[svt], tr.style[svt])
+    ps = slr.predict_proba(bl.style_features(pte, ste, t_te))[sv]
     pred = ps.argmax(1)
     out["pc profiles LR"]["style"] = {
         "accuracy": accuracy(te.style[sv], pred), "macro_f1": macro_f1(te.style[sv], pred, len(styles)),
@@ -119,7 +111,7 @@ def baselines(tok: MusicTokenizer, corpus: str, rows: dict, styles: list[str], w
         rng = np.random.default_rng(0)
         pick = np.sort(rng.permutation(len(te))[:m21_limit])
         t0 = time.time()
-        got = [music21_key(corpora.midi_path(corpus, rows["test"][i])) for i in pick]
+        got = [bl.music21_key(corpora.midi_path(corpus, rows["test"][i])) for i in pick]
         sub = te.subset(pick)
         r = key_metrics(onehot_key(np.array([g[0] for g in got]), np.array([g[1] for g in got])), sub)
         out["music21 analyze('key')"] = {"key": r, "seconds_per_piece": (time.time() - t0) / len(pick)}
@@ -337,7 +329,8 @@ def markdown(r: dict) -> str:
                    f"(uncalibrated {s.get('ece_uncalibrated', nan):.3f}); key ECE "
                    f"{k['key_ece']:.3f} (uncalibrated {k.get('key_ece_uncalibrated', nan):.3f}); "
                    f"same mode after a tritone shift: {h['tritone_mode_agreement']:.3f}")
-        if "style" in e and "style_train_pieces" in r:
+        # per-style F1 beside the corpus's train counts, when the model's styles are the corpus's
+        if "style" in e and "style_train_pieces" in r and e["style"].get("labels") == r["styles"]:
             f1, n_train = per_style_f1(e["style"]["confusion"]), np.array(r["style_train_pieces"])
             common = n_train >= 20
             out.append("  style F1 by style (train pieces): " + ", ".join(
