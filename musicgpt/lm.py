@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from musicgpt.corpus import corpora
+from musicgpt import corpus as corpora
 from musicgpt.checkpoint import load_checkpoint
 from musicgpt.config import (
     MODES, SHIPPED_MODEL, ModelConfig, TokenizerConfig, TrainConfig, from_dict, shipped, to_dict,

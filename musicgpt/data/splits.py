@@ -11,7 +11,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from musicgpt.corpus import corpora
+from musicgpt import corpus as corpora
 from musicgpt.data.tokens import TokenSet, encode_rows
 from musicgpt.errors import MusicGPTError
 from musicgpt.tokens.tokenizer import MusicTokenizer
