@@ -132,13 +132,14 @@ class TrainConfig:
     transpose: int = option(6, "random transposition up to this many semitones, kept within "
                             "each voice's range")
     control_drop: float = option(0.3, "chance of dropping each style/mode control token")
-    # "piece": each window is one piece from a bar line, padded where the piece ends (the old
-    # recipe); "packed": windows cut anywhere from the train pieces laid end to end, each led
-    # by BOS and its controls and closed by EOS, so every target slot is used
-    windows: str = "piece"
-    # share of the train pieces (whole groups) held out for validation: checkpoint selection
-    # and early stopping read it, never the test split
-    valid_share: float = 0.1
+    # "piece" is the recipe the shipped model was trained with; "packed" wastes no target slot
+    # and lets a window begin mid-bar, as every test window after a piece's first does
+    windows: str = option("piece", "training windows: piece (one piece from a bar line, padded "
+                          "where it ends) or packed (cut anywhere from the pieces laid end to end, "
+                          "each led by BOS and closed by EOS)", choices=("piece", "packed"))
+    valid_share: float = option(0.1, "share of the train pieces, whole groups, held out for "
+                                "validation: best.pt is chosen on it, never on test",
+                                above=0.0, most=0.5)
 
 
     def __post_init__(self) -> None:

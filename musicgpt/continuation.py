@@ -109,8 +109,8 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
             "use fewer bars of it (--bars N)")
     bar_id = tok.base.vocab.get("Bar_None")
     if bars is not None and (bar_id is None or tok.uses_bpe):
-        raise MusicGPTError("--length in bars needs a REMI model without BPE; give a length in "
-                            "tokens, e.g. --length 300tokens")
+        raise MusicGPTError("`length` in bars needs a REMI model without BPE; give a length in "
+                            "tokens instead (e.g. 300tokens)")
     grammar = tok.grammar()
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and

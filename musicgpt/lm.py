@@ -13,7 +13,14 @@ import torch
 from musicgpt import corpus as corpora
 from musicgpt.checkpoint import load_checkpoint
 from musicgpt.config import (
-    MODES, SHIPPED_MODEL, ModelConfig, TokenizerConfig, TrainConfig, from_dict, shipped, to_dict,
+    MODES,
+    SHIPPED_MODEL,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+    from_dict,
+    shipped,
+    to_dict,
 )
 from musicgpt.data.batches import LMBatches, make_evaluator
 from musicgpt.data.splits import split_rows, token_sets

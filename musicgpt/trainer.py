@@ -239,7 +239,7 @@ def _restore(path: Path, model: GPT, optimizer: torch.optim.Optimizer, gen: torc
              device: torch.device) -> tuple[int, float, int, int, float]:
     """Load last.pt into the live objects; (step, best loss, best step, tokens, train time)."""
     if not path.is_file():
-        raise MusicGPTError(f"cannot resume: {path} does not exist; train without --resume first")
+        raise MusicGPTError(f"cannot resume: {path} does not exist; train without `resume` first")
     ckpt = read_checkpoint(path)
     state = ckpt.get("train_state")
     if ckpt.get("optimizer") is None or state is None:

@@ -90,8 +90,9 @@ def train_hf(tok, train_pieces, args, gen: torch.Generator):
     model.train()
     t0 = time.perf_counter()
     for step in range(args.steps):
-        lr = (args.lr * (step + 1) / args.warmup if step < args.warmup else
-              0.5 * args.lr * (1 + math.cos(math.pi * (step - args.warmup) / max(args.steps - args.warmup, 1))))
+        frac = (step - args.warmup) / max(args.steps - args.warmup, 1)
+        lr = args.lr * (step + 1) / args.warmup if step < args.warmup else \
+            0.5 * args.lr * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
         starts = torch.randint(0, len(stream) - args.context - 1, (args.batch_size,), generator=gen)
@@ -170,13 +171,14 @@ def main() -> None:
                           device="cpu", **overrides)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            run = train_lm(args.corpus, Path(tmp), dict(context=args.context, n_layer=args.layers,
-                           n_head=args.heads, d_model=args.d_model, dropout=args.dropout), cfg, TokenizerConfig())
+            size = dict(context=args.context, n_layer=args.layers, n_head=args.heads,
+                        d_model=args.d_model, dropout=args.dropout)
+            run = train_lm(args.corpus, Path(tmp), size, cfg, TokenizerConfig())
             secs = time.perf_counter() - t0
             model, mtok, _ = load_model(Path(tmp) / "best.pt")
         assert mtok.to_dict() == tok.to_dict(), "musicgpt trained another tokenizer than the benchmark's"
         model.eval()
-        bits_of[name] = score_windows(lambda x: model(x)[0], test_p, args.context)
+        bits_of[name] = score_windows(lambda x, m=model: m(x)[0], test_p, args.context)
         own = make_evaluator(sets["test"], tok, args.context)(model)
         results[name] = {"params": sum(p.numel() for p in model.parameters()), "train_s": secs,
                          "overrides": overrides, "best_step": run["best_step"],
@@ -231,10 +233,11 @@ def markdown(report: dict, test_types: np.ndarray, variants, args) -> str:
         ratio = (f"{v['ratio_to_hf-gpt2']:.3f} [{v['ratio_to_hf-gpt2_ci95'][0]:.3f}, "
                  f"{v['ratio_to_hf-gpt2_ci95'][1]:.3f}]") if "ratio_to_hf-gpt2" in v else ""
         rkn = f"{v[f'ratio_to_{kn}']:.3f}" if f"ratio_to_{kn}" in v else ""
-        lines.append(f"| {name} {v.get('overrides', '') or ''} | {v.get('params', '')} | {v['bits_per_note']:.3f} | "
-                     f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {ratio} | {rkn} | "
-                     f"{v['train_s']:.0f} |" if "train_s" in v else
-                     f"| {name} | | {v['bits_per_note']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | | | |")
+        ci = f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+        label = f"{name} {v.get('overrides') or ''}".strip()
+        secs = f"{v['train_s']:.0f}" if "train_s" in v else ""
+        cells = [label, v.get("params", ""), f"{v['bits_per_note']:.3f}", ci, ratio, rkn, secs]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     kinds = sorted(next(iter(r.values()))["bits_by_type"])
     lines += ["", "Bits per token by token type:", "",
               "| model | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]

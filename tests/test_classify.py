@@ -20,9 +20,9 @@ from musicgpt.classifier.training import train_heads
 from musicgpt.cli import main
 from musicgpt.config import MODES, ClassifierTrainConfig, ModelConfig, TokenizerConfig
 from musicgpt.errors import MusicGPTError
+from musicgpt.model import GPT
 from musicgpt.scores import load_score, m21_to_score, write_midi
 from musicgpt.scores import normalize as assign_voice_programs
-from musicgpt.model import GPT
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 STYLES = ("chorale", "mass", "tune")
@@ -128,7 +128,8 @@ def test_piece_states_batch_windows_of_any_length_without_mixing_them(tok, score
     """Right-padded windows of several pieces in one batch: each piece's states are its own."""
     model = tiny_lm(tok).eval()
     bar, bos, pad = tok.base.vocab["Bar_None"], tok.bos_id, tok.pad_id
-    short, long_ = (np.asarray(tok.encode(scores[k]), dtype=np.int64)[:n] for k, n in (("chorale", 40), ("mass", 300)))
+    short, long_ = (np.asarray(tok.encode(scores[k]), dtype=np.int64)[:n]
+                    for k, n in (("chorale", 40), ("mass", 300)))
     with torch.no_grad():
         together = piece_states(model, [short, long_], bar, bos, pad)
         alone = piece_states(model, [short], bar, bos, pad)

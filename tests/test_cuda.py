@@ -72,12 +72,11 @@ def test_continuation_with_the_model_on_cuda_is_valid():
 
 
 def test_classifier_heads_train_on_cuda():
-    from tests.test_classify import STYLES, data_of, made_up, quick, tiny_lm
-
     from musicgpt.classifier.evaluation import evaluate
-    from musicgpt.config import MODES, TokenizerConfig
     from musicgpt.classifier.training import train_heads
+    from musicgpt.config import MODES, TokenizerConfig
     from musicgpt.tokens.tokenizer import MusicTokenizer
+    from tests.test_classify import STYLES, data_of, made_up, quick, tiny_lm
 
     tok = MusicTokenizer.create(TokenizerConfig(), STYLES, MODES)
     data = data_of(tok, [(made_up(s, seed), s, 0, "ionian") for s in range(3) for seed in range(3)])

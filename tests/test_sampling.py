@@ -5,8 +5,8 @@ import torch
 
 from musicgpt.config import ModelConfig
 from musicgpt.errors import MusicGPTError
-from musicgpt.sampling import filter_logits, sample
 from musicgpt.model import GPT
+from musicgpt.sampling import filter_logits, sample
 
 V, CTX = 29, 16
 
@@ -87,7 +87,8 @@ def test_stop_ids_and_stop_fn(model):
 
 
 def test_prompt_longer_than_context_is_a_clear_error(model):
-    with pytest.raises(MusicGPTError, match=f"the prompt is {CTX + 1} tokens but the model's context is {CTX}"):
+    too_long = f"the prompt is {CTX + 1} tokens but the model's context is {CTX}"
+    with pytest.raises(MusicGPTError, match=too_long):
         sample(model, list(range(CTX + 1)), max_new_tokens=1, generator=gen())
     with pytest.raises(MusicGPTError, match="empty"):
         sample(model, [], max_new_tokens=1, generator=gen())

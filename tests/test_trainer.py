@@ -62,7 +62,8 @@ def test_training_lowers_the_loss_and_writes_its_files(tmp_path):
     assert all({"lr", "loss", "tokens_per_s"} <= set(e) for e in events if e["event"] == "train")
     assert min(e["eval_loss"] for e in evals) == pytest.approx(result["best_eval_loss"])
     best, meta, extra = load_checkpoint(tmp_path / "best.pt")
-    assert meta["corpus"] == "synthetic" and meta["metrics"]["loss"] == pytest.approx(result["best_eval_loss"])
+    assert meta["corpus"] == "synthetic"
+    assert meta["metrics"]["loss"] == pytest.approx(result["best_eval_loss"])
     assert extra["step"] == result["best_step"] and extra["optimizer"] is None
     assert evaluate(best)["loss"] == pytest.approx(result["best_eval_loss"], abs=1e-5)
 

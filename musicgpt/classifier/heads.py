@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from musicgpt.config import MODES
 from musicgpt.classifier.features import CHANNELS
+from musicgpt.config import MODES
 from musicgpt.theory import PITCH_CLASSES
 
 KEY_LABELS: tuple[str, ...] = tuple(f"{t} {m}" for t in PITCH_CLASSES for m in MODES)  # t * 8 + m

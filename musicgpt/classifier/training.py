@@ -41,9 +41,9 @@ def new_heads(model: GPT, n_style: int, cfg: ClassifierTrainConfig,
         kept = {k[len(STYLE_HEAD):]: v.float() for k, v in (heads_state or {}).items()
                 if k.startswith(STYLE_HEAD)}
         if not kept:
-            raise MusicGPTError("--keep-style-head: the checkpoint has no style head to keep")
+            raise MusicGPTError("`keep_style_head`: the checkpoint has no style head to keep")
         if kept["weight"].size(0) != n_style:
-            raise MusicGPTError(f"--keep-style-head: the checkpoint's style head has "
+            raise MusicGPTError(f"`keep_style_head`: the checkpoint's style head has "
                                 f"{kept['weight'].size(0)} outputs, the corpus has {n_style} styles")
         heads.style_head.load_state_dict(kept)
     return body, heads
@@ -166,7 +166,8 @@ def _probe_features(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfi
                     feats["w_style"].append(1.0 if data.human_style[i] else cfg.derived_style_weight)
                     feats["w_key"].append(1.0 if data.human_mode[i] else cfg.derived_mode_weight)
             if on_log and (n // 8) % 25 == 0:
-                on_log({"pieces": n, "of": total, "features": "whole pieces", "s": round(time.time() - t0, 1)})
+                on_log({"pieces": n, "of": total, "features": "whole pieces",
+                        "s": round(time.time() - t0, 1)})
     device = next(clf.model.parameters()).device
     X = {k: torch.stack(v) if k in ("mean", "mass", "state") else torch.tensor(v, device=device)
          for k, v in feats.items()}
@@ -190,7 +191,7 @@ def train_heads(model: GPT, tok: MusicTokenizer, styles: Sequence[str], data: La
     model, heads = new_heads(model, len(styles), cfg, heads_state)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise MusicGPTError("--device cuda: no CUDA device is available; use --device cpu")
+        raise MusicGPTError("`device` cuda: no CUDA device is available; use `device` cpu")
     model.to(device)
     heads.to(device)
     fit, cal = hold_out(data, cfg.calib_fraction, cfg.seed)
@@ -238,10 +239,10 @@ def train_classifier(init: Path, corpus: str, cfg: ClassifierTrainConfig, root: 
     train, test, styles = corpus_data(tok, corpus, None, root)
     if cfg.keep_style_head:
         if not cfg.freeze:
-            raise MusicGPTError("--keep-style-head goes with --freeze (only the key head is fitted)")
+            raise MusicGPTError("`keep_style_head` goes with `freeze` (only the key head is fitted)")
         had = tuple(meta.get("classifier", {}).get("styles", ()))
         if had != tuple(styles):
-            raise MusicGPTError(f"--keep-style-head: {init} has no style head for this corpus's styles "
+            raise MusicGPTError(f"`keep_style_head`: {init} has no style head for this corpus's styles "
                                 f"({', '.join(styles)}); train one with --unfreeze first")
     keep = {k: meta[k] for k in ("corpus", "train_config", "metrics", "labels") if k in meta}
     clf = train_heads(lm, tok, styles, train, cfg,

@@ -25,7 +25,7 @@ from musicgpt.errors import MusicGPTError
 MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout")
 TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size")
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_batches", "transpose",
-                 "control_drop", "seed", "device")
+                 "control_drop", "windows", "valid_share", "seed", "device")
 SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "seed")
 
 

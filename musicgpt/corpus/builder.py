@@ -143,7 +143,7 @@ def build_from(
         raise MusicGPTError(f"{name!r} cannot name a user corpus (taken, or not letters/digits/.-_)")
     for k, v in labels_in.items():
         if k not in ("style", "mode"):
-            raise MusicGPTError(f"unknown label {k!r}; use --label style=... or --label mode=...")
+            raise MusicGPTError(f"unknown label {k!r}; use `label` style=... or `label` mode=...")
         if k == "mode" and v not in MODES:
             raise MusicGPTError(f"mode {v!r} is not one of {', '.join(MODES)}")
     recipe = Recipe(

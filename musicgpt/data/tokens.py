@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import symusic
-import torch
-import torch.nn.functional as F
 
 from musicgpt.atomic import atomic_path
 from musicgpt.errors import MusicGPTError
@@ -96,7 +94,8 @@ def encode_rows(
     for row in rows:
         path = midi_of(row)
         if not path.exists():
-            raise MusicGPTError(f"{path} is missing; run `musicgpt corpus build {row.get('corpus', '')}`".strip())
+            build = f"musicgpt corpus build {row.get('corpus', '')}".strip()
+            raise MusicGPTError(f"{path} is missing; run `{build}`")
         ids = np.asarray(tok.encode(symusic.Score(str(path))), dtype=np.uint16)
         if len(ids) == 0:
             log.warning("skipping %s: no tokens", path)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from music21 import corpus
 
-from musicgpt.config import MODES, TokenizerConfig
 from musicgpt.classifier.features import CHANNELS, channel_weights, pitch_class_pool
 from musicgpt.classifier.heads import KeyHead
+from musicgpt.config import MODES, TokenizerConfig
 from musicgpt.scores import load_score
 from musicgpt.scores import normalize as assign_voice_programs
 from musicgpt.tokens.state import read_notes
