@@ -106,6 +106,8 @@ class ModelConfig:
     # On attention weights. Off by default: any value > 0 sends scaled_dot_product_attention to
     # its unfused path, which cost about a third of CPU training throughput (docs/benchmarks.md).
     attn_dropout: float = 0.0
+    # rotary (relative) positions instead of a learned position table; off in the shipped model
+    rope: bool = option(False, "rotary (relative) position encoding instead of a learned table")
     n_style: int = 0  # classification heads; 0 = no head
     n_mode: int = 0
 

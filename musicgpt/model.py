@@ -39,6 +39,23 @@ class KVCache:
         self.pos = 0  # stale entries beyond pos are never read
 
 
+def rotary_tables(context: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(context, head_size / 2) cos and sin of each position's rotation angles (RoPE)."""
+    half = head_size // 2
+    inv_freq = base ** (-torch.arange(half, dtype=torch.float32) / half)  # (half,)
+    angles = torch.arange(context, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, nh, T, hs) queries or keys by their positions' (T, hs / 2) angles: the dot
+    product of a rotated query and key then depends only on how far apart they are."""
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -50,10 +67,13 @@ class CausalSelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
-                kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0) -> torch.Tensor:
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, C = x.shape
         # (B, T, 3C) -> three (B, nh, T, hs)
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        if rope is not None:  # (T, hs/2) angles of positions start .. start + T
+            q, k = rotate(q, *rope), rotate(k, *rope)
         if kv is not None:
             k_buf, v_buf = kv  # (B, nh, context, hs)
             k_buf[:, :, start : start + T] = k
@@ -87,8 +107,9 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
-                kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), mask, is_causal, kv, start)
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), mask, is_causal, kv, start, rope)
         return x + self.mlp(self.ln2(x))
 
 
@@ -97,7 +118,13 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.wpe = nn.Embedding(cfg.context, cfg.d_model)
+        # positions: a learned table added to the tokens (GPT-2), or rotary (relative) positions
+        # applied to queries and keys, which have no table
+        self.wpe = None if cfg.rope else nn.Embedding(cfg.context, cfg.d_model)
+        if cfg.rope:
+            cos, sin = rotary_tables(cfg.context, cfg.d_model // cfg.n_head)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
@@ -122,7 +149,7 @@ class GPT(nn.Module):
         """Parameters, counted once each; `non_embedding` leaves out the position table, a lookup
         that costs no FLOPs (the tied token table stays in: it is also the LM head's matmul)."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wpe.weight.numel() if non_embedding else n
+        return n - self.wpe.weight.numel() if non_embedding and self.wpe is not None else n
 
     def new_cache(self, batch_size: int = 1) -> KVCache:
         p = self.wte.weight
@@ -155,12 +182,17 @@ class GPT(nn.Module):
         start = cache.pos if cache is not None else 0
         if start + T > self.cfg.context:
             raise ValueError(f"{start} cached + {T} new positions exceed the context {self.cfg.context}")
-        pos = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
+        rope = None
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+        else:
+            rope = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])
+        x = self.drop(x)
         mask, is_causal = self._masks(T, start, attention_mask, idx.device)
         for i, block in enumerate(self.blocks):
             kv = (cache.k[i], cache.v[i]) if cache is not None else None
-            x = block(x, mask, is_causal, kv, start)
+            x = block(x, mask, is_causal, kv, start, rope)
         if cache is not None:
             cache.pos += T
         return self.ln_f(x)

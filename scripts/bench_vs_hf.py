@@ -31,24 +31,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicgpt.config import TokenizerConfig, TrainConfig
+from musicgpt.config import ModelConfig, TokenizerConfig, TrainConfig
 from musicgpt.data.batches import make_evaluator
 from musicgpt.data.splits import token_sets
 from musicgpt.evaluation.kneser_ney import KneserNey
 from musicgpt.lm import load_model, make_tokenizer, train_lm
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    """'name:key=value,key=value' -> (name, TrainConfig overrides)."""
+def parse_variant(text: str) -> tuple[str, dict, dict]:
+    """'name:key=value,...' -> (name, TrainConfig overrides, ModelConfig overrides)."""
     name, _, rest = text.partition(":")
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    out = {}
+    train = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    model = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
+    t_over, m_over = {}, {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--variant {text}: {key} is not a TrainConfig field ({', '.join(fields)})")
-        out[key] = value if "str" in str(fields[key]) else json.loads(value)
-    return name, out
+        if key not in train and key not in model:
+            raise SystemExit(f"--variant {text}: {key} is neither a TrainConfig nor a ModelConfig field")
+        kind = str(train.get(key) or model.get(key))
+        (t_over if key in train else m_over)[key] = value if "str" in kind else json.loads(value)
+    return name, t_over, m_over
 
 
 def streams(ts, tok) -> list[np.ndarray]:
@@ -145,7 +147,7 @@ def main() -> None:
     ap.add_argument("--md", type=Path, help="append a results section to this markdown file")
     ap.add_argument("--note", default="", help="a line for the markdown section (e.g. machine load)")
     args = ap.parse_args()
-    variants = [parse_variant(v) for v in args.variant] or [("musicgpt", {})]
+    variants = [parse_variant(v) for v in args.variant] or [("musicgpt", {}, {})]
     torch.set_num_threads(min(os.cpu_count() or 1, 8))
     load0 = os.getloadavg()[0]
 
@@ -164,15 +166,15 @@ def main() -> None:
         fn, n_params, secs = train_hf(tok, train_p, args, torch.Generator().manual_seed(args.seed))
         bits_of["hf-gpt2"] = score_windows(fn, test_p, args.context)
         results["hf-gpt2"] = {"params": n_params, "train_s": secs}
-    for name, overrides in variants:
-        print(f"training musicgpt {name} {overrides} ...", file=sys.stderr)
+    for name, overrides, model_overrides in variants:
+        print(f"training musicgpt {name} {overrides} {model_overrides} ...", file=sys.stderr)
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                           eval_every=max(args.steps // 6, 1), eval_batches=25, seed=args.seed,
                           device="cpu", **overrides)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             size = dict(context=args.context, n_layer=args.layers, n_head=args.heads,
-                        d_model=args.d_model, dropout=args.dropout)
+                        d_model=args.d_model, dropout=args.dropout, **model_overrides)
             run = train_lm(args.corpus, Path(tmp), size, cfg, TokenizerConfig())
             secs = time.perf_counter() - t0
             model, mtok, _ = load_model(Path(tmp) / "best.pt")
@@ -181,7 +183,7 @@ def main() -> None:
         bits_of[name] = score_windows(lambda x, m=model: m(x)[0], test_p, args.context)
         own = make_evaluator(sets["test"], tok, args.context)(model)
         results[name] = {"params": sum(p.numel() for p in model.parameters()), "train_s": secs,
-                         "overrides": overrides, "best_step": run["best_step"],
+                         "overrides": {**overrides, **model_overrides}, "best_step": run["best_step"],
                          "own_protocol_bits_per_note": own["bits_per_note"]}
     print(f"fitting Kneser-Ney {args.kn_order}-gram ...", file=sys.stderr)
     kn = KneserNey(args.kn_order, tok.vocab_size).fit([(p[:-1], p[1:]) for p in train_p])
@@ -198,7 +200,7 @@ def main() -> None:
     idx = rng.integers(0, len(notes), (args.boot, len(notes)))
     per_file = {n: np.array([b.sum() for b in bits]) for n, bits in bits_of.items()}
     for ref in [r for r in ("hf-gpt2", f"kn-{args.kn_order}") if r in per_file]:
-        for name, _ in variants:
+        for name, *_ in variants:
             ratio = per_file[name].sum() / per_file[ref].sum()
             boot = per_file[name][idx].sum(1) / per_file[ref][idx].sum(1)
             results[name][f"ratio_to_{ref}"] = float(ratio)

@@ -16,8 +16,9 @@ def tiny(dropout: float = 0.0, **kw) -> GPT:
     return GPT(cfg).eval()
 
 
-def test_changing_a_later_token_never_changes_earlier_logits():
-    model = tiny()
+@pytest.mark.parametrize("rope", [False, True])
+def test_changing_a_later_token_never_changes_earlier_logits(rope):
+    model = tiny(rope=rope)
     g = torch.Generator().manual_seed(1)
     x = torch.randint(V, (2, 20), generator=g)
     base, _ = model(x)
@@ -29,9 +30,10 @@ def test_changing_a_later_token_never_changes_earlier_logits():
         assert not torch.allclose(changed[:, t + 1], base[:, t + 1])  # the change is seen
 
 
+@pytest.mark.parametrize("rope", [False, True])
 @pytest.mark.parametrize("chunks", [[20], [1] * 20, [7, 1, 1, 11], [5, 15]])
-def test_cached_logits_equal_uncached(chunks):
-    model = tiny()
+def test_cached_logits_equal_uncached(chunks, rope):
+    model = tiny(rope=rope)
     x = torch.randint(V, (3, 20), generator=torch.Generator().manual_seed(2))
     full, _ = model(x)
     cache = model.new_cache(3)
@@ -129,3 +131,18 @@ def test_dropout_acts_in_training_only(kw):
     assert not torch.allclose(model(x)[0], model(x)[0])
     model.eval()
     torch.testing.assert_close(model(x)[0], model(x)[0], rtol=0, atol=0)
+
+
+def test_rotary_positions_are_relative_and_have_no_table():
+    """With RoPE a query-key score depends on their distance only, so the same stretch of
+    tokens scores alike wherever a window starts; and the model has no position table."""
+    from musicgpt.model import rotary_tables, rotate
+
+    model = tiny(rope=True)
+    assert model.wpe is None and "wpe.weight" not in model.state_dict()
+    q = torch.randn(1, 2, 8, 16, generator=torch.Generator().manual_seed(5))  # (B, nh, T, hs)
+    cos, sin = rotary_tables(32, 16)
+    early = rotate(q, cos[:8], sin[:8]) @ rotate(q, cos[:8], sin[:8]).transpose(-1, -2)
+    later = rotate(q, cos[7:15], sin[7:15]) @ rotate(q, cos[7:15], sin[7:15]).transpose(-1, -2)
+    torch.testing.assert_close(early, later, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(early, q @ q.transpose(-1, -2), atol=1e-3)  # the rotation acts

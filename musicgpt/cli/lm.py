@@ -22,7 +22,7 @@ from musicgpt.config import (
 from musicgpt.errors import MusicGPTError
 
 # the config fields each command sets from its options, in the order --help lists them
-MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout")
+MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout", "rope")
 TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size")
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_batches", "transpose",
                  "control_drop", "windows", "valid_share", "seed", "device")
