@@ -5,7 +5,7 @@
     write_midi(continue_score(model, tok, "C4 D4 E4 F4 G4:h").score, "theme.mid")
 
 The names below are imported on first use (PEP 562), so `import musicgpt` (and the CLI's
-`--help`) loads no torch. The renderer is `render_score`: `musicgpt.render` is its subpackage.
+`--help`) loads no torch.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _HOMES = {
     "write_midi": "musicgpt.scores",
     "continue_score": "musicgpt.api",
     "classify": "musicgpt.api",
-    "render_score": "musicgpt.api",
+    "render": "musicgpt.api",
     "SampleConfig": "musicgpt.config",
     "MusicGPTError": "musicgpt.errors",
 }

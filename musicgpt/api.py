@@ -18,7 +18,8 @@ from musicgpt.config import SAMPLE_RATE, SampleConfig
 from musicgpt.continuation import Continuation, load_prompt
 from musicgpt.continuation import continue_score as continue_prompt
 from musicgpt.errors import MusicGPTError
-from musicgpt.render.outputs import KINDS, render
+from musicgpt.rendering import outputs
+from musicgpt.rendering.outputs import KINDS
 from musicgpt.scores import load_score
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
@@ -51,7 +52,7 @@ def classify(score_or_path: symusic.Score | str | Path, classifier: Classifier |
     return clf.classify_score(_score(score_or_path), bars, top)
 
 
-def render_score(score_or_path: symusic.Score | str | Path, stem: str | Path | None = None,
+def render(score_or_path: symusic.Score | str | Path, stem: str | Path | None = None,
                  kinds: tuple[str, ...] = KINDS, sample_rate: int = SAMPLE_RATE) -> list[Path]:
     """Write STEM.wav (audio), STEM.png (piano roll) and STEM.musicxml (score); return their
     paths. A file's outputs go beside it unless `stem` says where."""
@@ -59,4 +60,4 @@ def render_score(score_or_path: symusic.Score | str | Path, stem: str | Path | N
         if isinstance(score_or_path, symusic.Score):
             raise MusicGPTError("rendering a Score needs a `stem` for its output files")
         stem = Path(score_or_path).with_suffix("")
-    return render(_score(score_or_path), stem, kinds, sample_rate)
+    return outputs.render(_score(score_or_path), stem, kinds, sample_rate)

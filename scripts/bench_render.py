@@ -19,7 +19,7 @@ from pathlib import Path
 
 from music21 import corpus
 
-from musicgpt.render import outputs as render
+from musicgpt.rendering import outputs as render
 from musicgpt.scores import load_score
 
 PIECES = ("bach/bwv66.6", "monteverdi/madrigal.3.1", "palestrina/Credo_26")

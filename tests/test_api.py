@@ -26,11 +26,11 @@ def test_every_public_name_resolves():
         musicgpt.no_such_name  # noqa: B018
 
 
-def test_render_score_of_a_score_needs_a_stem():
+def test_render_of_a_score_needs_a_stem():
     from musicgpt.notestring import parse_notes
 
     with pytest.raises(musicgpt.MusicGPTError, match="stem"):
-        musicgpt.render_score(parse_notes("C4 D4"))
+        musicgpt.render(parse_notes("C4 D4"))
 
 
 @pytest.mark.slow

@@ -14,9 +14,9 @@ import symusic
 from music21 import converter, corpus
 
 from musicgpt.cli import main
-from musicgpt.render import audio as sound
-from musicgpt.render import pianoroll
-from musicgpt.render.score import write_musicxml
+from musicgpt.rendering import audio as sound
+from musicgpt.rendering import pianoroll
+from musicgpt.rendering.score import write_musicxml
 from musicgpt.scores import load_score, write_midi
 
 

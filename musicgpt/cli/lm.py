@@ -111,7 +111,7 @@ def parse_length(text: str) -> tuple[int | None, int]:
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
     """Every file `continue` will write, per sample: the MIDI, its JSON record, and with
     `render` the WAV, PNG and MusicXML."""
-    from musicgpt.render.outputs import KINDS, output_path
+    from musicgpt.rendering.outputs import KINDS, output_path
 
     paths = []
     for k in range(samples):
@@ -194,7 +194,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
         if args.render:
             from musicgpt.cli.render import render_outputs
             from musicgpt.config import SAMPLE_RATE
-            from musicgpt.render.outputs import KINDS
+            from musicgpt.rendering.outputs import KINDS
 
             # the piano roll marks where the header ends and the model's notes begin
             starts = [n.time for t in result.continuation.tracks for n in t.notes]

@@ -39,7 +39,7 @@ MIN_RATE, MAX_RATE = 8000, 192000
 
 
 def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
-    from musicgpt.render.outputs import KINDS
+    from musicgpt.rendering.outputs import KINDS
 
     chosen = tuple(k for k, on in zip(KINDS, (args.wav, args.roll, args.score)) if on)
     return chosen or KINDS
@@ -55,7 +55,7 @@ def describe(path: Path, score) -> str:
 def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
                    source: Path | None = None, marks: tuple[int, ...] = ()) -> list[str]:
     """Render `score` to STEM.*; refuse to overwrite the file it was read from."""
-    from musicgpt.render.outputs import output_path, render
+    from musicgpt.rendering.outputs import output_path, render
 
     for kind in kinds:
         target = output_path(stem, kind)

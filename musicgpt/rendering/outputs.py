@@ -14,9 +14,9 @@ import symusic
 
 from musicgpt.config import SAMPLE_RATE
 from musicgpt.errors import MusicGPTError
-from musicgpt.render.audio import synthesize, write_wav
-from musicgpt.render.pianoroll import piano_roll, write_png
-from musicgpt.render.score import write_musicxml
+from musicgpt.rendering.audio import synthesize, write_wav
+from musicgpt.rendering.pianoroll import piano_roll, write_png
+from musicgpt.rendering.score import write_musicxml
 
 KINDS = ("wav", "roll", "score")
 SUFFIX = {"wav": ".wav", "roll": ".png", "score": ".musicxml"}
