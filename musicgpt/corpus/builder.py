@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 # bump when piece extraction changes: every cached piece is rebuilt. 6: every corpus's voices
 # go through scores.normalize (top voice first by mean pitch), not only Bach's and user MIDI.
-EXTRACT_VERSION = 6
-POST_FIELDS = ("description", "melody_len", "melody_offsets")  # used after extraction only
+# 7: whole melody lines (LINE_KEEP 400) are kept for the near-melody grouping.
+EXTRACT_VERSION = 7
+# used after extraction only, so changing one regroups without re-parsing
+POST_FIELDS = ("description", "melody_len", "melody_offsets", "near_len", "near_share")
 
 
 
@@ -196,6 +198,9 @@ def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress:
     pieces = _dedupe_ids(pieces)
     assign_groups(pieces, recipe)
     assign_split(pieces, recipe.name)
+    if "melody-near" in recipe.group_rules:  # kept, so a test can check the split on the manifest
+        for p in pieces:
+            p["melody_lines"] = p.get("_lines", [])
     _remove_stale_midi(corpus_dir, {p["midi"] for p in pieces})
     rows = [{k: v for k, v in p.items() if not k.startswith("_")} for p in pieces]
     write_text_atomic(corpus_dir / RECIPE, json.dumps(recipe_d, indent=2, sort_keys=True) + "\n")

@@ -18,7 +18,7 @@ import symusic
 from musicgpt.corpus.recipes import Recipe
 
 TRAIN_SHARE = 0.8
-LINE_KEEP = 40  # pitches of each melody line kept in the cache for grouping
+LINE_KEEP = 400  # pitches of each melody line kept in the cache for grouping (a whole chorale tune)
 GENERIC_TITLES = {"untitled", "noname", "anonymous", "reel", "jig", "hornpipe", "strathspey", "air", "march",
                   "song", "lied", "tune"}
 
@@ -90,6 +90,33 @@ def melody_keys(lines: list[list[int]], length: int, offsets: tuple[int, ...] = 
     return sorted(keys)
 
 
+def stretches(lines: list[list[int]], length: int) -> set[tuple[int, ...]]:
+    """Every run of `length` intervals in the lines: transposition-invariant pieces of a tune."""
+    out = set()
+    for line in lines:
+        iv = [b - a for a, b in zip(line, line[1:])]
+        out.update(tuple(iv[i : i + length]) for i in range(len(iv) - length + 1))
+    return out
+
+
+def near_melody_pairs(pieces: list[dict[str, Any]], length: int, share: float) -> list[tuple[int, int]]:
+    """(i, j) of pieces whose lines share at least `share` of the shorter one's stretches: one
+    melody harmonised again, under another text or with small variants (passing notes, a changed
+    cadence), which exact signatures miss. An inverted index keeps it near-linear."""
+    sets = [stretches(p.get("_lines", []), length) for p in pieces]
+    index: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(sets):
+        for st in s:
+            index.setdefault(st, []).append(i)
+    pairs = []
+    for i, s in enumerate(sets):
+        shared: Counter = Counter(j for st in s for j in index[st] if j > i)
+        for j, n in shared.items():
+            if n >= share * min(len(s), len(sets[j])):
+                pairs.append((i, j))
+    return pairs
+
+
 def norm_title(title: str | None) -> str | None:
     if not title:
         return None
@@ -142,6 +169,9 @@ def assign_groups(pieces: list[dict[str, Any]], recipe: Recipe | None = None) ->
                 uf.union(first[key], i)
             else:
                 first[key] = i
+    if recipe and "melody-near" in recipe.group_rules:
+        for i, j in near_melody_pairs(pieces, recipe.near_len, recipe.near_share):
+            uf.union(i, j)
     for i, p in enumerate(pieces):
         p["group"] = pieces[uf.find(i)]["id"]
 

@@ -40,7 +40,8 @@ def get_recipe(name: str, root: Path | None = None) -> Recipe:
         data = json.loads(path.read_text(encoding="utf-8"))
         return recipe_from_dict(data)
     known = ", ".join([*CORPORA, ALL])
-    raise MusicGPTError(f"unknown corpus {name!r}; known corpora: {known} (or build one from a folder, `src`)")
+    raise MusicGPTError(f"unknown corpus {name!r}; known corpora: {known} "
+                        "(or build one from a folder, `src`)")
 
 
 def names(root: Path | None = None) -> list[str]:

@@ -25,10 +25,14 @@ class Recipe:
     style: str = ""  # fixed style label; "" means `style_rule` decides per piece
     style_rule: str = ""  # trecento-genre | folk-book | josquin-table
     mode_rule: str = "final+keysig"  # kern | abc-K | abc-K-modal | final+keysig | label
-    group_rules: tuple[str, ...] = ("content",)  # content | melody | title | stem | mass
+    group_rules: tuple[str, ...] = ("content",)  # content | melody | melody-near | title | stem | mass
     melody_len: int = 12  # intervals in the melody signature used for grouping
     melody_grid: str = "note"  # "note": every onset; "beat": the pitch on each quarter beat
     melody_offsets: tuple[int, ...] = (0,)  # where the signature windows start, in intervals
+    # melody-near: two pieces whose top-voice lines share at least this share of their
+    # `near_len`-interval stretches (of the shorter line) carry one melody, even with variants
+    near_len: int = 6
+    near_share: float = 0.35
     title_rule: str = "metadata"  # "filename": the file name names the piece (Trecento)
     source_root: str = "music21"  # "music21" or an absolute folder (user corpora)
     labels: tuple[tuple[str, str], ...] = ()  # fixed labels for user corpora (--label)
@@ -41,7 +45,8 @@ CORPORA: dict[str, Recipe] = {
             "bach-chorales", "J.S. Bach's four-part chorales, S/A/T/B parts only",
             ("bach/*.mxl", "bach/*.xml", "bach/*.krn"), reader="bach", exclude=("bach/bwv846.mxl",),
             style="chorale", mode_rule="final+keysig",
-            group_rules=("content", "melody", "title", "stem"), melody_len=10, melody_grid="beat",
+            group_rules=("content", "melody", "melody-near", "title", "stem"), melody_len=10,
+            melody_grid="beat",
             melody_offsets=(0, 3),
         ),
         Recipe(
