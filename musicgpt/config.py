@@ -106,8 +106,11 @@ class ModelConfig:
     # On attention weights. Off by default: any value > 0 sends scaled_dot_product_attention to
     # its unfused path, which cost about a third of CPU training throughput (docs/benchmarks.md).
     attn_dropout: float = 0.0
-    # rotary (relative) positions instead of a learned position table; off in the shipped model
-    rope: bool = option(False, "rotary (relative) position encoding instead of a learned table")
+    # rotary positions learn the bar and beat grid far sooner than a learned table (docs/
+    # benchmarks.md); checkpoints saved before this field existed used the table (legacy)
+    rope: bool = option(True, "rotary (relative) position encoding instead of a learned position table",
+                        off_flag="--no-rope", off_help="a learned position table (GPT-2's), as in the "
+                        "shipped model", legacy=False)
     n_style: int = 0  # classification heads; 0 = no head
     n_mode: int = 0
 
@@ -131,14 +134,15 @@ class TrainConfig:
     log_every: int = 10
     seed: int = option(0, "random seed (weights, batches)")
     device: str = option("auto", "auto (a CUDA GPU when present), cpu or cuda")
-    transpose: int = option(6, "random transposition up to this many semitones, kept within "
+    transpose: int = option(0, "random transposition up to this many semitones, kept within "
                             "each voice's range")
     control_drop: float = option(0.3, "chance of dropping each style/mode control token")
-    # "piece" is the recipe the shipped model was trained with; "packed" wastes no target slot
-    # and lets a window begin mid-bar, as every test window after a piece's first does
-    windows: str = option("piece", "training windows: piece (one piece from a bar line, padded "
+    # "packed" wastes no target slot and lets a window begin mid-bar, as every test window after
+    # a piece's first does; "piece" is how the shipped model was trained (legacy)
+    windows: str = option("packed", "training windows: piece (one piece from a bar line, padded "
                           "where it ends) or packed (cut anywhere from the pieces laid end to end, "
-                          "each led by BOS and closed by EOS)", choices=("piece", "packed"))
+                          "each led by BOS and closed by EOS)", choices=("piece", "packed"),
+                          legacy="piece")
     valid_share: float = option(0.1, "share of the train pieces, whole groups, held out for "
                                 "validation: best.pt is chosen on it, never on test",
                                 above=0.0, most=0.5)
@@ -231,9 +235,14 @@ def _tuplify(value: Any) -> Any:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build `cls` from a dict, ignoring unknown keys so older files still load."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
+    """Build `cls` from a dict, ignoring unknown keys so older files still load. A field missing
+    from the dict takes its `legacy` value when it has one (what files saved before the field
+    existed meant), else its default."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    legacy = {f.name: f.metadata["legacy"] for f in fields
+              if "legacy" in f.metadata and f.name not in data}
+    return cls(**legacy, **{k: _tuplify(v) for k, v in data.items() if k in names})
 
 
 def dumps(cfg: Any) -> str:

@@ -19,6 +19,10 @@ STEPS=${STEPS:-1200}
 CLF_PASSES=${CLF_PASSES:-2}
 FT_STEPS=${FT_STEPS:-600}
 RUN=${RUN:-runs/default}
+# The recipe is `musicgpt train`'s defaults: packed windows, no transposition, rotary positions,
+# best.pt chosen on the validation carve (docs/benchmarks.md). The shipped default.pt predates it:
+# it was trained with `--windows piece --transpose 6 --no-rope` on the split before melody
+# grouping, so running this script now makes a new, better model rather than those exact bits.
 LM_FLAGS=${LM_FLAGS:---context 512 --layers 4 --heads 4 --d-model 256 --dropout 0.1 --batch-size 8 --lr 1e-3 --warmup 100 --eval-every 200 --eval-batches 25 --seed 0}
 
 musicgpt corpus build "$CORPUS"

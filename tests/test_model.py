@@ -110,7 +110,7 @@ def test_label_counts_in_an_old_config_build_no_heads():
 
 
 def test_optimizer_decays_matrices_but_not_biases_norms_or_positions():
-    model = tiny()
+    model = tiny(rope=False)  # with a position table, which is not decayed
     opt = model.configure_optimizer(weight_decay=0.1, lr=1e-3)
     decay, no_decay = ({id(p) for p in g["params"]} for g in opt.param_groups)
     assert opt.param_groups[0]["weight_decay"] == 0.1 and opt.param_groups[1]["weight_decay"] == 0.0
@@ -146,3 +146,11 @@ def test_rotary_positions_are_relative_and_have_no_table():
     later = rotate(q, cos[7:15], sin[7:15]) @ rotate(q, cos[7:15], sin[7:15]).transpose(-1, -2)
     torch.testing.assert_close(early, later, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(early, q @ q.transpose(-1, -2), atol=1e-3)  # the rotation acts
+
+
+def test_a_config_saved_before_rope_existed_means_a_position_table():
+    from musicgpt.config import from_dict
+
+    old = from_dict(ModelConfig, {"vocab_size": V, "context": CTX, "n_layer": 1, "n_head": 2, "d_model": 32})
+    assert not old.rope and GPT(old).wpe is not None  # the shipped model's kind
+    assert ModelConfig(vocab_size=V).rope  # new models use rotary positions
