@@ -150,3 +150,10 @@ def test_bits_per_note_by_hand_for_a_uniform_model(tok, ts):
     assert report["notes"] == notes
     assert report["bits_per_token"] == pytest.approx(math.log2(V))
     assert report["bits_per_note"] == pytest.approx(tokens * math.log2(V) / notes)
+
+
+def test_a_small_corpus_still_gets_one_validation_group():
+    rows = [{"id": f"p{i}", "group": f"g{i}"} for i in range(4)]  # 10% of 4 rounds to 0 pieces
+    train, valid = carve_valid(rows, "tiny", 0.1)
+    assert len(valid) == 1 and len(train) == 3
+    assert carve_valid([{"id": "a", "group": "g"}, {"id": "b", "group": "g"}], "one", 0.1)[1] == []

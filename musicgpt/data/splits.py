@@ -28,10 +28,13 @@ def carve_valid(rows: list[dict], corpus: str, share: float = VALID_SHARE) -> tu
     sizes = Counter(r.get("group") or r["id"] for r in rows)
     budget = round(len(rows) * share)
     chosen, n = set(), 0
-    for group in sorted(sizes, key=lambda g: hashlib.sha256(f"valid:{corpus}:{g}".encode()).hexdigest()):
+    order = sorted(sizes, key=lambda g: hashlib.sha256(f"valid:{corpus}:{g}".encode()).hexdigest())
+    for group in order:
         if n + sizes[group] <= budget:
             chosen.add(group)
             n += sizes[group]
+    if not chosen and len(order) > 1:  # a small corpus: still one group, the smallest, to select on
+        chosen.add(min(order, key=lambda g: sizes[g]))
     valid = [r for r in rows if (r.get("group") or r["id"]) in chosen]
     return [r for r in rows if (r.get("group") or r["id"]) not in chosen], valid
 
@@ -47,7 +50,8 @@ def split_rows(corpus: str, root: Path | None = None, valid_share: float = 0.0) 
     if valid_share > 0:
         out["train"], out["valid"] = carve_valid(out["train"], corpus, valid_share)
         if not out["valid"]:
-            raise MusicGPTError(f"corpus {corpus} has too few train groups to carve a validation split")
+            raise MusicGPTError(f"corpus {corpus} has one train group only, so no validation split can "
+                                "be carved from it without taking it all; add pieces to the corpus")
     return out
 
 
