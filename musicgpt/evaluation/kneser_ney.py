@@ -31,7 +31,7 @@ def _discounts(counts: Counter) -> tuple[float, float, float]:
         return 0.5, 1.0, 1.5  # too little data to estimate: a common fallback
     y = n1 / (n1 + 2 * n2)
     d1 = 1 - 2 * y * n2 / n1
-    d2 = 2 - 3 * y * n3 / n2 if n2 else 1.0
+    d2 = 2 - 3 * y * n3 / n2
     d3 = 3 - 4 * y * n4 / n3 if n3 else 1.5
     return max(d1, 0.0), max(d2, 0.0), max(d3, 0.0)
 
