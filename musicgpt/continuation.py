@@ -7,15 +7,17 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import symusic
 import torch
 
-from musicgpt.config import SampleConfig
+from musicgpt.config import VOICE_PROGRAMS, SampleConfig
 from musicgpt.errors import MusicGPTError
 from musicgpt.notestring import looks_like_notes, parse_notes
 from musicgpt.sampling import sample
 from musicgpt.scores import SCORE_SUFFIXES, first_bars, load_score, normalize
 from musicgpt.theory import VELOCITY
+from musicgpt.tokens.state import silent_bars
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ class Continuation:
     prompt_tokens: int
     new_tokens: int
     error_rate: float  # MidiTok's share of ungrammatical tokens; 0 for a valid sequence
-    new_bars: int | None = None  # bars begun after the header's last bar; None for a length in tokens
+    # bars begun after the header's last bar in which a note sounds; None for a length in tokens
+    new_bars: int | None = None
 
 
 def _note_keys(score: symusic.Score, tpq: int) -> Counter:
@@ -96,8 +99,13 @@ def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]
 
 def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.Score, *,
                    sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
-                   mode: str | None = None, generator: torch.Generator | None = None) -> Continuation:
-    """Sample a continuation of `prompt`; with `bars`, stop after that many new bars."""
+                   mode: str | None = None, voices: int | None = None,
+                   generator: torch.Generator | None = None) -> Continuation:
+    """Sample a continuation of `prompt`; with `bars`, stop after that many new bars.
+
+    The continuation keeps the header's texture and meter: it plays in the header's voices
+    (`voices` N: in N voices, the header's first, so a one-voice theme can be harmonised) and
+    writes no time signature the header does not have."""
     context = model.cfg.context
     header_ids = tok.encode(prompt)
     if not header_ids:
@@ -112,7 +120,11 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
         raise MusicGPTError("`length` in bars needs a REMI model without BPE; give a length in "
                             "tokens instead (e.g. 300tokens)")
     grammar = tok.grammar()
+    if grammar is not None:  # no fully silent new bar, unless the header has one
+        grammar.fill_bars = silent_bars(header_ids, tok.tables) == 0
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
+    if not tok.uses_bpe:
+        mask_fn = _within(mask_fn, texture_mask(tok, header_ids, voices))
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and
     # sampling stops at the next bar line. The model may not end the piece before the last of
     # those bars has begun: a header that is a whole piece would otherwise get nothing added.
@@ -128,7 +140,10 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     if bars is not None and new.count(bar_id) > bars:
         new = new[: [i for i, t in enumerate(new) if t == bar_id][bars]]
     new = [t for t in new if t != tok.eos_id]
-    new_bars = None if bars is None else new.count(bar_id)
+    # the new bars in which something sounds (a silent one, possible only after a silent header
+    # bar, is not counted)
+    new_bars = None if bars is None else (
+        new.count(bar_id) - silent_bars(prefix + new, tok.tables, after=len(prefix)))
     error_rate = tok.error_rate(header_ids + new)
     decoded_full = tok.decode(header_ids + new)
     decoded_head = tok.decode(header_ids)
@@ -137,6 +152,48 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     extra = _note_keys(decoded_full, tpq) - _note_keys(decoded_head, tpq)
     full, only = _merge(prompt, list(extra.elements()))
     return Continuation(full, only, len(prefix), len(new), error_rate, new_bars)
+
+
+MAX_VOICES = len(VOICE_PROGRAMS)
+
+
+def texture_mask(tok: MusicTokenizer, header_ids: list[int], voices: int | None = None) -> torch.Tensor:
+    """(vocab_size,) bool: False for the Program tokens of voices the continuation may not use
+    and for the time signatures the header does not have; True for every other id.
+
+    The voices are the header's own (`voices` None), or `voices` of them: the header's first,
+    then the unused voice programs in order (no BPE: merged ids hide their Program tokens)."""
+    tables = tok.tables
+    program, kind = tables.program, tables.type
+    in_header = {int(program[i]) for i in header_ids if program[i] >= 0}
+    if voices is not None:
+        if not 1 <= voices <= MAX_VOICES:
+            raise MusicGPTError(f"`voices` must be 1 to {MAX_VOICES}, not {voices}")
+        order = sorted(in_header, key=_voice_rank) + [p for p in VOICE_PROGRAMS if p not in in_header]
+        in_header = set(order[:voices])
+    keep = torch.ones(tok.vocab_size, dtype=torch.bool)
+    if in_header:
+        keep[torch.from_numpy((program >= 0) & ~np.isin(program, sorted(in_header)))] = False
+    meters = {i for i in header_ids if kind[i] == "TimeSig"}
+    if meters:
+        for i in tables.ids_of("TimeSig"):
+            keep[int(i)] = int(i) in meters
+    return keep
+
+
+def _voice_rank(program: int) -> int:
+    return VOICE_PROGRAMS.index(program) if program in VOICE_PROGRAMS else MAX_VOICES + program
+
+
+def _within(mask_fn, keep: torch.Tensor):
+    """`mask_fn` narrowed to `keep`, unless that would leave nothing to sample."""
+
+    def allowed(ids: list[int]) -> torch.Tensor:
+        mask = mask_fn(ids)
+        narrowed = mask & keep
+        return narrowed if bool(narrowed.any()) else mask
+
+    return allowed
 
 
 def _no_end_before(mask_fn, eos_id: int, bar_id: int, bars: int, start: int):

@@ -197,7 +197,35 @@ def test_help_explains_every_command(capsys):
     assert "note string" in printed and "piano roll" in printed
 
 
-@pytest.mark.parametrize("command", ["", "continue", "train", "evaluate", "classify",
+def test_info_lists_what_the_model_knows(trained, capsys):
+    tmp, out = trained
+    assert main(["info", "--model", str(out / "best.pt"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["controls"]["style"] == ["chorale"] and "dorian" in info["controls"]["mode"]
+    assert (info["layers"], info["d_model"], info["context"], info["corpus"]) == (1, 32, 96, "tiny")
+    assert main(["info", "--model", str(out / "best.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert "--style    chorale" in printed and "--voices" in printed
+    assert main(["info", "--model", str(tmp / "nothing.pt")]) == 2
+    assert "no model at" in capsys.readouterr().err
+
+
+def test_voices_asks_for_harmony_and_bad_values_are_refused(trained, tmp_path, capsys):
+    _, out = trained
+    midi = tmp_path / "one.mid"
+    assert main(["continue", "C4 D4 E4 F4 G4:h", "--model", str(out / "best.pt"), "--out", str(midi),
+                 "--length", "2bars", "--voices", "3"]) == 0
+    assert json.loads(midi.with_suffix(".json").read_text())["voices"] == 3
+    assert {t.program for t in symusic.Score(str(midi)).tracks} <= {16, 17, 18}
+    with pytest.raises(SystemExit):
+        main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--voices", "0"])
+    assert "at least one voice" in capsys.readouterr().err
+    assert main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--voices", "9",
+                 "--out", str(tmp_path / "x.mid")]) == 2
+    assert "--voices" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["", "continue", "train", "evaluate", "classify", "info",
                                      "evaluate-classifier", "train-classifier", "render", "corpus",
                                      "corpus build"])
 def test_help_imports_no_heavy_library(command):

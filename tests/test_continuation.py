@@ -17,6 +17,7 @@ from musicgpt.lm import load_model
 from musicgpt.scores import first_bars, write_midi
 
 WEIGHTS = Path(musicgpt.__file__).parent / "weights"
+GOLDEN_SRC = Path(__file__).parent / "fixtures" / "golden" / "src"
 THEME = "C4 D4 E4 F4 G4:h E4:q C4 D4:h G3:h"  # three bars of 4/4
 BAR = 4 * 480
 
@@ -92,3 +93,39 @@ def test_a_prompt_longer_than_the_context_is_refused(lm):
     long = load_prompt(" ".join(["C4:s D4:s E4:s F4:s"] * (model.cfg.context // 2)))
     with pytest.raises(MusicGPTError, match="context"):
         _continue(lm, long)
+
+
+def _programs(score: symusic.Score) -> set[int]:
+    return {t.program for t in score.tracks if t.notes}
+
+
+def test_a_one_voice_theme_continues_in_one_voice_unless_more_are_asked_for(lm):
+    prompt = load_prompt(THEME)
+    assert _programs(prompt) == {16}
+    for seed in range(3):
+        assert _programs(_continue(lm, prompt, seed=seed).continuation) == {16}
+    from musicgpt.tokens.state import silent_bars
+
+    for seed in range(4):  # the chorale model's one-voice bars came back empty before fill_bars
+        result = _continue(lm, prompt, seed=seed, bars=3)
+        assert result.new_bars == 3 and result.continuation.note_num() > 0
+        ids = lm[1].encode(result.score)
+        assert silent_bars(ids, lm[1].tables) == 0
+    harmonised = [_programs(_continue(lm, prompt, seed=seed, voices=4).continuation) for seed in range(3)]
+    assert all(p <= {16, 17, 18, 19} for p in harmonised)
+    assert any(len(p) > 1 for p in harmonised)  # the shipped model harmonises when let
+
+
+def test_a_chorale_header_keeps_its_voices_and_the_meter_stays_the_headers(lm):
+    prompt = load_prompt(str(GOLDEN_SRC / "chorales" / "bwv66.6.mxl"), bars=4)
+    result = _continue(lm, prompt, bars=2)
+    assert _programs(result.continuation) <= _programs(prompt)
+    waltz = load_prompt("3/4 D4:q F4 A4 G4:h F4:q E4:q D4 C#4 D4:h.")
+    for seed in range(3):
+        cont = _continue(lm, waltz, seed=seed).score
+        assert {(ts.numerator, ts.denominator) for ts in cont.time_signatures} == {(3, 4)}
+
+
+def test_voices_out_of_range_is_refused(lm):
+    with pytest.raises(MusicGPTError, match="voices"):
+        _continue(lm, load_prompt(THEME), voices=9)

@@ -96,3 +96,26 @@ def test_masks_are_fresh_tensors(tok):
     first = grammar.allowed([tok.bos_id])
     first[:] = False
     assert grammar.allowed([tok.bos_id]).any()
+
+
+def test_fill_bars_forbids_closing_a_bar_in_which_nothing_sounds(tok):
+    v = tok.base.vocab
+    grammar = tok.grammar()
+    grammar.fill_bars = True
+    start = tok.header() + [v["Bar_None"], v["TimeSig_4/4"]]
+    assert not grammar.allowed(start)[v["Bar_None"]]
+    assert grammar.allowed(start)[v["Position_0"]]
+    note = start + [v[t] for t in "Position_0 Program_16 Pitch_60 Duration_1.0.12".split()]
+    assert grammar.allowed(note)[v["Bar_None"]]
+    # random streams under the rule: no bar is empty
+    from musicgpt.tokens.state import silent_bars
+
+    gen = torch.Generator().manual_seed(1)
+    ids = list(start)
+    grammar.reset()
+    for _ in range(300):
+        allowed = grammar.allowed(ids).clone()
+        allowed[tok.eos_id] = False  # run on: a random stream would soon end
+        choices = torch.nonzero(allowed).flatten()
+        ids.append(int(choices[torch.randint(len(choices), (1,), generator=gen)]))
+    assert ids.count(v["Bar_None"]) > 2 and silent_bars(ids, tok.tables) == 0

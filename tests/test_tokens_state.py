@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from musicgpt.config import MODES, TokenizerConfig
-from musicgpt.tokens.state import TokenState, read_notes
+from musicgpt.tokens.state import TokenState, read_notes, silent_bars
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 
@@ -58,3 +58,20 @@ def test_control_and_special_ids_do_not_move_the_state(tok):
     s = TokenState(tok.tables).feed([tok.bos_id, tok.base_size])
     assert s.last == "BOS" and s.onset == 0 and s.bar == 0
     assert read_notes(np.array([tok.bos_id, tok.base_size, tok.eos_id]), tok.tables)["pitch"].size == 0
+
+
+def test_silent_bars_are_those_nothing_starts_or_sounds_in():
+    tok = MusicTokenizer.create(TokenizerConfig())
+    v = tok.base.vocab
+    ids = lambda text: [v[t] for t in text.split()]  # noqa: E731
+    # bar 1: a note held for two bars; bar 2: it still sounds; bar 3: nothing; bar 4: a note
+    stream = ids("Bar_None TimeSig_4/4 Position_0 Program_16 Pitch_60 Duration_8.0.4 "
+                 "Bar_None TimeSig_4/4 Bar_None TimeSig_4/4 Bar_None TimeSig_4/4 Position_12 "
+                 "Program_16 Pitch_62 Duration_1.0.12")
+    assert silent_bars(stream, tok.tables) == 1
+    assert silent_bars(stream + ids("Bar_None TimeSig_4/4"), tok.tables) == 2  # a begun, empty bar
+    assert silent_bars(stream, tok.tables, after=12) == 0  # only the last bar counted
+    s = TokenState(tok.tables).feed(stream[:8])
+    assert not s.bar_is_silent  # bar 2: the held note sounds into it
+    s.feed(stream[8:10])
+    assert s.bar_is_silent

@@ -20,7 +20,7 @@ from musicgpt.errors import MusicGPTError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from musicgpt.cli import classify, corpus, lm, render
+    from musicgpt.cli import classify, corpus, info, lm, render
 
     parser = argparse.ArgumentParser(
         prog="musicgpt",
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.register(sub)
     classify.register(sub)
     render.register(sub)
+    info.register(sub)
     help_with_flags(parser)
     return parser
 

@@ -91,6 +91,9 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
     p.add_argument("--mode", help="mode control token: ionian, dorian, ..., aeolian")
+    p.add_argument("--voices", type=whole_number(1, "at least one voice"), metavar="N",
+                   help="continue in N voices, the header's first (e.g. --voices 4 harmonises a "
+                   "one-voice theme; at most 8); default: the header's own voices")
     p.add_argument("--only-continuation", action="store_true", help="write the new notes only")
     p.add_argument("--render", action="store_true",
                    help="also write each output's audio (.wav), piano roll (.png) and score (.musicxml)")
@@ -175,11 +178,12 @@ def cmd_continue(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     for k in range(args.samples):
         result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
-                                mode=args.mode, generator=gen)
+                                mode=args.mode, voices=args.voices, generator=gen)
         path = outputs[k][0]
         written = result.continuation if args.only_continuation else result.score
         record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
                   "model": str(model_path), "style": args.style, "mode": args.mode,
+                  "voices": args.voices,
                   "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
                   "new_tokens": result.new_tokens, "new_bars": result.new_bars,
                   "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}
@@ -240,5 +244,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = [("transformer", r["transformer"])] + list(r["ngram"].items())
     for name, m in rows:
         print(f"{name:<14}{m['bits_per_token']:>12.3f}{m['bits_per_note']:>12.3f}{m['accuracy']:>10.3f}")
+    if "kneser_ney" in r:
+        kn = r["kneser_ney"]
+        print(f"{'KN ' + str(kn['order']) + '-gram':<14}{kn['bits_per_token']:>12.3f}"
+              f"{kn['bits_per_note']:>12.3f}{'-':>10}")
     print(f"transformer / best n-gram ({r['best_ngram']}) bits/note: {r['ratio_to_best_ngram']:.3f}")
+    if "kneser_ney" in r:
+        print(f"transformer / Kneser-Ney bits/note: {r['ratio_to_kneser_ney']:.3f}")
     return 0

@@ -19,7 +19,7 @@ class TokenState:
 
     __slots__ = ("_t", "_type", "_pitch", "_program", "_duration", "_position", "_shift",
                  "_bar_len", "last", "program", "pitch", "duration", "bar_start", "bar_len",
-                 "pos", "now", "bars", "here")
+                 "pos", "now", "bars", "here", "struck", "until")
 
     def __init__(self, tables: TokenTables):
         self._t = tables
@@ -43,6 +43,13 @@ class TokenState:
         self.bars = 0  # bar lines so far
         # onset's notes so far (since the last Bar, Position or TimeShift): program -> Pitch ids
         self.here: dict[int, set[int]] = {}
+        self.struck = False  # a note was struck since the last bar line
+        self.until = 0  # tick at which the last-ending note so far ends
+
+    @property
+    def bar_is_silent(self) -> bool:
+        """REMI: the current bar has begun and no note starts in it or sounds into it so far."""
+        return self.bar_start >= 0 and not self.struck and self.until <= self.bar_start
 
     def step(self, i: int) -> str:
         """Consume id `i`; return its token type."""
@@ -52,7 +59,7 @@ class TokenState:
         self.last = typ
         if typ == "Bar":
             self.bar_start = 0 if self.bar_start < 0 else self.bar_start + self.bar_len
-            self.pos, self.here = -1, {}
+            self.pos, self.here, self.struck = -1, {}, False
             self.bars += 1
         elif typ == "TimeSig":
             self.bar_len = self._bar_len[i]
@@ -66,8 +73,10 @@ class TokenState:
         elif typ == "Pitch":
             self.pitch = self._pitch[i]
             self.here.setdefault(self.program, set()).add(i)
+            self.struck = True
         elif typ == "Duration":
             self.duration = self._duration[i]
+            self.until = max(self.until, self.onset + self.duration)
         return typ
 
     def feed(self, ids: Iterable[int]) -> TokenState:
@@ -105,3 +114,16 @@ def read_notes(ids: np.ndarray, t: TokenTables) -> dict[str, np.ndarray]:
     a = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
     return {"index": a(idx), "pitch": a(pitch), "voice": a(voice), "onset": a(onset),
             "dur": np.maximum(a(dur), 1), "bar": a(bar)}
+
+
+def silent_bars(ids: Iterable[int], t: TokenTables, after: int = 0) -> int:
+    """REMI: how many bars of `ids` nothing sounds in (no note starts in them or sounds into
+    them), counting the bars whose bar line is at index `after` or later; a bar is judged when
+    the next begins or the ids end."""
+    s, count, bar_at = TokenState(t), 0, -1
+    for k, i in enumerate(ids):
+        if t.type[i] == "Bar":
+            count += bar_at >= after and s.bar_is_silent
+            bar_at = k
+        s.step(i)
+    return count + (bar_at >= after and s.bar_is_silent)
