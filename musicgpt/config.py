@@ -178,6 +178,22 @@ class SampleConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContinuationEvalConfig:
+    """What `musicgpt evaluate-continuation` samples: headers, lengths, repeats."""
+
+    pieces: int = option(20, "test pieces per corpus (the first, in a fixed order, that have "
+                         "`header_bars` + `bars` bars)", least=1, most=2000)
+    header_bars: int = option(4, "bars of each test piece given as the header", least=1, most=64)
+    bars: int = option(4, "bars the model adds, compared with the piece's own next bars",
+                       least=1, most=32)
+    samples: int = option(1, "continuations per header", least=1, most=20)
+    seed: int = option(0, "random seed of the samples")
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class ClassifierTrainConfig:
     """Fine-tuning settings for `musicgpt train-classifier`."""
 

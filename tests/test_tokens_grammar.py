@@ -103,7 +103,7 @@ def test_fill_bars_forbids_closing_a_bar_in_which_nothing_sounds(tok):
     grammar = tok.grammar()
     grammar.fill_bars = True
     start = tok.header() + [v["Bar_None"], v["TimeSig_4/4"]]
-    assert not grammar.allowed(start)[v["Bar_None"]]
+    assert not grammar.allowed(start)[v["Bar_None"]] and not grammar.allowed(start)[tok.eos_id]
     assert grammar.allowed(start)[v["Position_0"]]
     note = start + [v[t] for t in "Position_0 Program_16 Pitch_60 Duration_1.0.12".split()]
     assert grammar.allowed(note)[v["Bar_None"]]

@@ -20,7 +20,7 @@ from musicgpt.errors import MusicGPTError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from musicgpt.cli import classify, corpus, info, lm, render
+    from musicgpt.cli import classify, corpus, evaluation, info, lm, render
 
     parser = argparse.ArgumentParser(
         prog="musicgpt",
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.register(sub)
     render.register(sub)
     info.register(sub)
+    evaluation.register(sub)
     help_with_flags(parser)
     return parser
 

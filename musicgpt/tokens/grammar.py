@@ -21,7 +21,8 @@ class Grammar:
     Follows MidiTok's token-type graph, and adds what the graph cannot say: in REMI, positions rise
     within a bar and stay inside it; in both, a voice does not play the same pitch twice at one
     onset (a REMI Position, or the time between two TSD TimeShifts). With `fill_bars` (REMI),
-    no bar is left fully silent: a bar line cannot follow a bar in which no note sounds.
+    no bar is left fully silent: neither a bar line nor the end may close a bar in which no
+    note sounds.
 
     `allowed(prefix)` steps only the ids that `prefix` adds to the previous call's, as a
     sampler's growing sequence does: it takes `prefix` to extend the last one when it is at least
@@ -32,7 +33,7 @@ class Grammar:
     def __init__(self, tables: TokenTables, types_graph: dict[str, Sequence[str]], eos_id: int):
         v = tables.vocab_size
         self.eos_id = eos_id
-        # REMI: with `fill_bars` set, a bar line may not close a bar in which nothing sounds
+        # REMI: with `fill_bars` set, neither a bar line nor the end closes a bar in which nothing sounds
         self.fill_bars = False
         self._bar_id = tables.bar_id
         of_type = {typ: torch.from_numpy(np.asarray(tables.type) == typ) for typ in set(tables.type)}
@@ -79,7 +80,8 @@ class Grammar:
         if s.last == "Program":
             mask[list(s.here.get(s.program, ()))] = False
         if self.fill_bars and self._bar_id >= 0 and s.bar_is_silent:
-            mask[self._bar_id] = False
+            mask[self._bar_id] = False  # neither a bar line nor the end closes a silent bar
+            mask[self.eos_id] = False
         if not mask.any():  # nothing fits (should not happen); let the stream end
             mask[self.eos_id] = True
         return mask
