@@ -27,10 +27,12 @@ from musicgpt.tokens.tokenizer import MusicTokenizer
 def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: str | Path, *,
                    bars: int | None = 4, sample: SampleConfig = SampleConfig(),
                    header_bars: int | None = None, style: str | None = None,
-                   mode: str | None = None, voices: int | None = None) -> Continuation:
+                   mode: str | None = None, voices: int | None = None,
+                   key: str | None = None) -> Continuation:
     """Continue `prompt`, a score file or a note string such as "C4 D4 E4 F4 G4:h", by `bars`
     new bars (None: until `sample.max_new_tokens`). `header_bars` keeps only the prompt's first
-    bars; `voices` N lets the continuation use N voices (default: the header's own);
+    bars; `voices` N lets the continuation use N voices (default: the header's own); `key`
+    names a tonic ("D", "F#", "Bb") for models with key controls (`musicgpt info`);
     `sample.seed` repeats a result (None: a new one each time)."""
     generator = torch.Generator()
     if sample.seed is None:
@@ -38,7 +40,7 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: str | Pa
     else:
         generator.manual_seed(sample.seed)
     return continue_prompt(model, tok, load_prompt(str(prompt), header_bars), sample_cfg=sample,
-                           bars=bars, style=style, mode=mode, voices=voices,
+                           bars=bars, style=style, mode=mode, voices=voices, tonic=key,
                            generator=generator)
 
 

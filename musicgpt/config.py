@@ -91,6 +91,10 @@ class TokenizerConfig:
     bpe_vocab_size: int = option(0, "learn MidiTok BPE up to this vocabulary size (0: off; "
                                  "BPE turns transposition off: lm_train_config)",
                                  flag="--bpe", metavar="VOCAB")
+    # tonic and voices control tokens (since #14); tokenizers saved before had none (legacy)
+    texture_controls: bool = option(True, "a control token per tonic and per number of voices, "
+                                    "besides style and mode", off_flag="--no-texture-controls",
+                                    off_help="style and mode control tokens only", legacy=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +147,9 @@ class TrainConfig:
                           "where it ends) or packed (cut anywhere from the pieces laid end to end, "
                           "each led by BOS and closed by EOS)", choices=("piece", "packed"),
                           legacy="piece")
+    balance: float = option(0.5, "how often each corpus of a union (all) is drawn: in proportion "
+                            "to its size to this power (1: as the data falls; 0: all equally)",
+                            least=0.0, most=1.0, legacy=1.0)
     valid_share: float = option(0.1, "share of the train pieces, whole groups, held out for "
                                 "validation: best.pt is chosen on it, never on test",
                                 above=0.0, most=0.5)

@@ -99,18 +99,24 @@ def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]
 
 def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.Score, *,
                    sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
-                   mode: str | None = None, voices: int | None = None,
+                   mode: str | None = None, voices: int | None = None, tonic: str | None = None,
                    generator: torch.Generator | None = None) -> Continuation:
     """Sample a continuation of `prompt`; with `bars`, stop after that many new bars.
 
     The continuation keeps the header's texture and meter: it plays in the header's voices
     (`voices` N: in N voices, the header's first, so a one-voice theme can be harmonised) and
-    writes no time signature the header does not have."""
+    writes no time signature the header does not have. A model with a voices control token is
+    also told that number (the header's own when `voices` is None); `tonic` (with `mode`, a key)
+    needs a model with tonic tokens (`musicgpt info` lists a model's controls)."""
     context = model.cfg.context
     header_ids = tok.encode(prompt)
     if not header_ids:
         raise MusicGPTError("the prompt has no notes the tokenizer can read")
-    prefix = tok.header(style, mode) + header_ids
+    if tonic and not tok.tonics:
+        raise MusicGPTError("this model has no key control (no tonic tokens); leave out `tonic` "
+                            "or use a model that lists one under `musicgpt info`")
+    sounding = len({t.program for t in prompt.tracks if t.notes})
+    prefix = tok.header(style, mode, tonic, voices or sounding) + header_ids
     if len(prefix) >= context:
         raise MusicGPTError(
             f"the prompt is {len(prefix)} tokens but the model's context is {context}; "

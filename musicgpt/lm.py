@@ -33,10 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def make_tokenizer(cfg: TokenizerConfig, corpus: str, root: Path | None = None) -> MusicTokenizer:
-    """A tokenizer whose control tokens name the corpus's styles and the eight modes."""
+    """A tokenizer whose control tokens name the corpus's styles and the eight modes (and, with
+    `cfg.texture_controls`, the twelve tonics and one to eight voices)."""
     splits = split_rows(corpus, root)
     styles = sorted({r["style"] for r in splits["train"] if r.get("style")})
-    tok = MusicTokenizer.create(cfg, styles, MODES)
+    tok = MusicTokenizer.create(cfg, styles, MODES, texture_controls=cfg.texture_controls)
     if cfg.bpe_vocab_size:
         files = [corpora.midi_path(corpus, r, root) for r in splits["train"]]
         tok.train_bpe(cfg.bpe_vocab_size, files)
@@ -59,7 +60,8 @@ def train_lm(corpus: str, out_dir: Path, model_cfg: dict, train_cfg: TrainConfig
     log.info("corpus %s: %d train pieces (%d tokens), %d validation pieces (%d tokens); test not read",
              corpus, len(train_ts), len(train_ts.ids), len(valid_ts), len(valid_ts.ids))
     batches = LMBatches(train_ts, tok, mcfg.context, train_cfg.batch_size, transpose=train_cfg.transpose,
-                        control_drop=train_cfg.control_drop, windows=train_cfg.windows)
+                        control_drop=train_cfg.control_drop, windows=train_cfg.windows,
+                        balance=train_cfg.balance)
     # checkpoints are chosen on validation; `evaluate` reports on test, which training never reads
     evaluate = make_evaluator(valid_ts, tok, mcfg.context, batch_size=train_cfg.batch_size,
                               max_batches=train_cfg.eval_batches)

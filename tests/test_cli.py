@@ -202,6 +202,7 @@ def test_info_lists_what_the_model_knows(trained, capsys):
     assert main(["info", "--model", str(out / "best.pt"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["controls"]["style"] == ["chorale"] and "dorian" in info["controls"]["mode"]
+    assert info["controls"]["key"][:3] == ["C", "C#", "D"]
     assert (info["layers"], info["d_model"], info["context"], info["corpus"]) == (1, 32, 96, "tiny")
     assert main(["info", "--model", str(out / "best.pt")]) == 0
     printed = capsys.readouterr().out
@@ -223,6 +224,13 @@ def test_voices_asks_for_harmony_and_bad_values_are_refused(trained, tmp_path, c
     assert main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--voices", "9",
                  "--out", str(tmp_path / "x.mid")]) == 2
     assert "--voices" in capsys.readouterr().err
+    # a model trained today has key controls; the shipped one (older) says it has none
+    keyed = tmp_path / "keyed.mid"
+    assert main(["continue", "D4 F4 G4 A4", "--model", str(out / "best.pt"), "--out", str(keyed),
+                 "--key", "D", "--mode", "dorian", "--length", "1bars"]) == 0
+    assert json.loads(keyed.with_suffix(".json").read_text())["key"] == "D"
+    assert main(["continue", "D4 F4 G4 A4", "--key", "D", "--out", str(tmp_path / "old.mid")]) == 2
+    assert "no key control" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["", "continue", "train", "evaluate", "classify", "info",

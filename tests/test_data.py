@@ -157,3 +157,47 @@ def test_a_small_corpus_still_gets_one_validation_group():
     train, valid = carve_valid(rows, "tiny", 0.1)
     assert len(valid) == 1 and len(train) == 3
     assert carve_valid([{"id": "a", "group": "g"}, {"id": "b", "group": "g"}], "one", 0.1)[1] == []
+
+
+def test_texture_controls_travel_with_each_piece_and_the_tonic_moves_with_transposition(tmp_path):
+    tok = MusicTokenizer.create(TokenizerConfig(), styles=("chorale",), modes=MODES, texture_controls=True)
+    rows = []
+    for i, name in enumerate(PIECES):
+        path = tmp_path / f"{i}.mid"
+        write_midi(normalize(m21_to_score(corpus.parse(name))), path)
+        rows.append({"id": name, "style": "chorale", "mode": "ionian", "tonic": "A", "voices": 4,
+                     "corpus": "c", "midi": str(path)})
+    ts = encode_rows(tok, rows, lambda r: tmp_path / r["midi"], tmp_path / "cache")
+    assert ts.tonics == ["A", "A"] and ts.voices == [4, 4]
+    again = encode_rows(tok, rows, lambda r: tmp_path / r["midi"], tmp_path / "cache")  # from the cache
+    assert (again.tonics, again.voices, again.corpora) == (ts.tonics, ts.voices, ["c", "c"])
+    tonic_ids = {tok.tonic_id(t): t for t in ("G", "G#", "A", "Bb", "B", "C", "F#", "F", "E", "Eb", "D", "C#")}
+    batches = LMBatches(ts, tok, 64, 16, transpose=3, windows="piece")
+    gen = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(6):
+        x, _ = batches(gen)
+        for row in x.tolist():
+            header = row[: row.index(tok.base.vocab["Bar_None"])]
+            assert tok.voices_id(4) in header or len(header) < 5  # dropped now and then
+            for t in header:
+                if t in tonic_ids:
+                    seen.add(tonic_ids[t])
+    assert "A" in seen
+    from musicgpt.data.batches import piece_controls
+
+    up = piece_controls(ts, 0, tok, [True] * 4, shift=3)  # the tonic moves with the notes
+    assert up == {"style": "chorale", "voices": 4, "tonic": "C", "mode": "ionian"}
+    assert piece_controls(ts, 0, tok, [False] * 4, shift=-2) == dict.fromkeys(up)
+
+
+def test_balance_draws_small_corpora_more_often():
+    from musicgpt.data.batches import balanced_weights
+
+    lengths = np.array([100.0] * 9 + [100.0])  # corpus a: 900 tokens, corpus b: 100
+    names = ["a"] * 9 + ["b"]
+    share_b = lambda w: w[-1]  # noqa: E731
+    assert share_b(balanced_weights(lengths, names, 1.0)) == pytest.approx(0.1)
+    assert share_b(balanced_weights(lengths, names, 0.0)) == pytest.approx(0.5)
+    assert share_b(balanced_weights(lengths, names, 0.5)) == pytest.approx(10 / (30 + 10))
+    assert np.allclose(balanced_weights(lengths, ["a"] * 10, 0.0), 0.1)  # one corpus: as it falls

@@ -91,3 +91,21 @@ def test_token_cache_follows_the_midi_files(tok, tmp_path):
     rebuilt = encode_rows(tok, rows, lambda r: midi, tmp_path / "cache")
     assert len(rebuilt.ids) < len(first.ids)
     assert len(list((tmp_path / "cache").glob("tokens-*.npz"))) == 2
+
+
+def test_texture_controls_add_a_token_per_tonic_and_per_voice_count():
+    tok = MusicTokenizer.create(TokenizerConfig(), ("folk-song", "mass"), MODES, texture_controls=True)
+    base = tok.base_size + 2 + len(MODES)
+    assert tok.vocab_size == base + 12 + 8
+    h = tok.header("mass", "dorian", "D", 4)  # BOS, style, voices, tonic, mode
+    assert h == [tok.bos_id, tok.base_size + 1, base + 12 + 3, base + 2, tok.base_size + 2 + MODES.index("dorian")]
+    assert tok.tonic_id("Db") == tok.tonic_id("C#") == base + 1
+    assert tok.decode(h).note_num() == 0
+    assert tok.header(voices=20)[1] == base + 12 + 7  # more voices than programs: the most
+    again = MusicTokenizer.from_dict(tok.to_dict())
+    assert (again.tonics, again.voice_counts, again.vocab_size) == (tok.tonics, tok.voice_counts, tok.vocab_size)
+    plain = MusicTokenizer.create(TokenizerConfig(), ("mass",), MODES)
+    assert plain.header("mass", None, "D", 4) == plain.header("mass")  # no such tokens: left out
+    assert "tonics" not in plain.to_dict()  # older tokenizers' dicts and cache keys unchanged
+    with pytest.raises(MusicGPTError, match="key control"):
+        plain.tonic_id("D")

@@ -38,8 +38,9 @@ def describe(path: Path) -> dict:
         "tokenizer": tok.cfg.kind, "bpe": bool(tok.uses_bpe), "vocab_size": tok.vocab_size,
         "corpus": meta.get("corpus"), "steps": train.get("steps"),
         "controls": {
-            "style": list(tok.styles), "mode": list(tok.modes),
-            "voices": f"1-{MAX_VOICES}; default: the header's own voices",
+            "style": list(tok.styles), "mode": list(tok.modes), "key": list(tok.tonics),
+            "voices": f"1-{MAX_VOICES}; default: the header's own voices"
+                      + ("; also told to the model as a token" if tok.voice_counts else ""),
             "meter": "the header's (a continuation writes no other time signature)",
             "length": "Nbars or Ntokens" if not tok.uses_bpe else "Ntokens (BPE)",
         },
@@ -67,6 +68,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                                                "each is optional)" if drop else "") + ":")
     print(f"  --style    {' '.join(c['style']) or '(none)'}")
     print(f"  --mode     {' '.join(c['mode']) or '(none)'}")
+    print(f"  --key      {' '.join(c['key']) or '(none: this model has no tonic tokens)'}")
     print(f"  --voices   {c['voices']}")
     print(f"  meter      {c['meter']}")
     print(f"  --length   {c['length']}")

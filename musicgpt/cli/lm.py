@@ -23,9 +23,9 @@ from musicgpt.errors import MusicGPTError
 
 # the config fields each command sets from its options, in the order --help lists them
 MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout", "rope")
-TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size")
+TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size", "texture_controls")
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_batches", "transpose",
-                 "control_drop", "windows", "valid_share", "seed", "device")
+                 "control_drop", "windows", "balance", "valid_share", "seed", "device")
 SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "seed")
 
 
@@ -91,6 +91,8 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
     p.add_argument("--mode", help="mode control token: ionian, dorian, ..., aeolian")
+    p.add_argument("--key", metavar="TONIC", help="tonic control token, e.g. D, F#, Bb (with --mode, "
+                   "a key such as D dorian); models made since #14 (see `musicgpt info`)")
     p.add_argument("--voices", type=whole_number(1, "at least one voice"), metavar="N",
                    help="continue in N voices, the header's first (e.g. --voices 4 harmonises a "
                    "one-voice theme; at most 8); default: the header's own voices")
@@ -178,12 +180,13 @@ def cmd_continue(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     for k in range(args.samples):
         result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
-                                mode=args.mode, voices=args.voices, generator=gen)
+                                mode=args.mode, voices=args.voices, tonic=args.key,
+                                generator=gen)
         path = outputs[k][0]
         written = result.continuation if args.only_continuation else result.score
         record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
                   "model": str(model_path), "style": args.style, "mode": args.mode,
-                  "voices": args.voices,
+                  "voices": args.voices, "key": args.key,
                   "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
                   "new_tokens": result.new_tokens, "new_bars": result.new_bars,
                   "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}

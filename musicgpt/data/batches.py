@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from musicgpt.data.tokens import IGNORE, TokenSet, bits_report, shift_bounds
 from musicgpt.errors import MusicGPTError
+from musicgpt.theory import PITCH_CLASSES, pitch_class
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
 WINDOWS = ("piece", "packed")
@@ -27,15 +28,16 @@ class LMBatches:
     """
 
     def __init__(self, ts: TokenSet, tok: MusicTokenizer, context: int, batch_size: int,
-                 transpose: int = 0, control_drop: float = 0.0, windows: str = "piece"):
+                 transpose: int = 0, control_drop: float = 0.0, windows: str = "piece",
+                 balance: float = 1.0):
         if windows not in WINDOWS:
             raise MusicGPTError(f"windows must be one of {', '.join(WINDOWS)}, not {windows!r}")
         self.ts, self.tok, self.T, self.B = ts, tok, context, batch_size
         self.control_drop, self.windows = control_drop, windows
         lengths = np.diff(ts.offsets).astype(np.float64)
-        if windows == "packed":
-            lengths = lengths + 4  # as laid out: BOS, style, mode, the piece, EOS
-        self.weights = torch.tensor(lengths / lengths.sum())
+        if windows == "packed":  # as laid out: BOS, the controls, the piece, EOS
+            lengths = lengths + 2 + (4 if tok.tonics or tok.voice_counts else 2)
+        self.weights = torch.tensor(balanced_weights(lengths, ts.corpora, balance))
         table = tok.pitch_shift_table()
         self.shift = None
         if transpose and table is not None:
@@ -50,24 +52,34 @@ class LMBatches:
         self.starts = [np.flatnonzero(ts.piece(i) == bar) if bar is not None
                        else np.arange(len(ts.piece(i))) for i in range(len(ts))]
 
-    def _header(self, i: int, gen: torch.Generator) -> list[int]:
-        keep = torch.rand(2, generator=gen) >= self.control_drop
-        style = self.ts.styles[i] if keep[0] and self.ts.styles[i] in self.tok.styles else None
-        mode = self.ts.modes[i] if keep[1] and self.ts.modes[i] in self.tok.modes else None
-        return self.tok.header(style, mode)
+    def _keep(self, gen: torch.Generator) -> list[bool]:
+        """Which controls (style, voices, tonic, mode) a piece keeps this time. A tokenizer without
+        tonic and voices tokens draws two numbers, as before they existed, so its batches repeat."""
+        if not (self.tok.tonics or self.tok.voice_counts):
+            style, mode = (torch.rand(2, generator=gen) >= self.control_drop).tolist()
+            return [style, False, False, mode]
+        return (torch.rand(4, generator=gen) >= self.control_drop).tolist()
 
-    def _transpose(self, ids: torch.Tensor, i: int, gen: torch.Generator) -> torch.Tensor:
+    def _header_and_shift(self, i: int, gen: torch.Generator) -> tuple[list[int], int]:
+        keep = self._keep(gen)
+        k = self._shift(i, gen)
+        return self.tok.header(**piece_controls(self.ts, i, self.tok, keep, k)), k
+
+    def _shift(self, i: int, gen: torch.Generator) -> int:
+        if self.shift is None:
+            return 0
         lo, hi = (int(v) for v in self.bounds[i])
-        k = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+        return int(torch.randint(lo, hi + 1, (1,), generator=gen))
+
+    def _transpose(self, ids: torch.Tensor, k: int) -> torch.Tensor:
         if k == 0:
             return ids
         pitch = self.pitch_of_id[ids]
         moved = self.id_of_pitch[(pitch + k).clamp(0, 127)]
         return torch.where(pitch >= 0, moved, ids)
 
-    def _body(self, i: int, gen: torch.Generator) -> torch.Tensor:
-        body = torch.from_numpy(self.ts.piece(i).astype(np.int64))
-        return self._transpose(body, i, gen) if self.shift is not None else body
+    def _body(self, i: int, k: int) -> torch.Tensor:
+        return self._transpose(torch.from_numpy(self.ts.piece(i).astype(np.int64)), k)
 
     def __call__(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.full((self.B, self.T), self.tok.pad_id, dtype=torch.long)
@@ -88,13 +100,14 @@ class LMBatches:
 
     def _piece(self, i: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Piece `i` from a random bar line: (T+1 or fewer ids, which of them are given)."""
-        header = self._header(i, gen)
+        keep = self._keep(gen)
         starts = self.starts[i]
         s = int(starts[torch.randint(len(starts), (1,), generator=gen)]) if len(starts) else 0
+        k = self._shift(i, gen)
+        header = self.tok.header(**piece_controls(self.ts, i, self.tok, keep, k))
         piece_len = len(self.ts.piece(i))
-        body = torch.from_numpy(self.ts.piece(i)[s : s + self.T + 1 - len(header)].astype(np.int64))
-        if self.shift is not None:
-            body = self._transpose(body, i, gen)
+        body = self._transpose(
+            torch.from_numpy(self.ts.piece(i)[s : s + self.T + 1 - len(header)].astype(np.int64)), k)
         tail = [self.tok.eos_id] if s + len(body) >= piece_len else []
         seq = torch.cat([torch.tensor(header, dtype=torch.long), body,
                          torch.tensor(tail, dtype=torch.long)])[: self.T + 1]
@@ -108,8 +121,9 @@ class LMBatches:
         i = self._draw(gen)
         first = True
         while n < self.T + 1:
-            header = torch.tensor(self._header(i, gen), dtype=torch.long)
-            unit = torch.cat([header, self._body(i, gen), torch.tensor([self.tok.eos_id])])
+            ids, k = self._header_and_shift(i, gen)
+            header = torch.tensor(ids, dtype=torch.long)
+            unit = torch.cat([header, self._body(i, k), torch.tensor([self.tok.eos_id])])
             flags = torch.zeros(len(unit), dtype=torch.bool)
             flags[: len(header)] = True
             if first:  # start anywhere in the first piece, its header included
@@ -122,13 +136,38 @@ class LMBatches:
         return torch.cat(parts)[: self.T + 1], torch.cat(given)[: self.T + 1]
 
 
+def piece_controls(ts: TokenSet, i: int, tok: MusicTokenizer, keep: list[bool], shift: int = 0) -> dict:
+    """Piece i's control values that `tok` has tokens for, each kept where `keep` says
+    (style, voices, tonic, mode); the tonic moved by a transposition of `shift` semitones."""
+    tonic = ts.tonics[i]
+    if tonic and tok.tonics:
+        tonic = PITCH_CLASSES[(pitch_class(tonic) + shift) % 12]
+    return {"style": ts.styles[i] if keep[0] and ts.styles[i] in tok.styles else None,
+            "voices": ts.voices[i] if keep[1] and ts.voices[i] > 0 else None,
+            "tonic": tonic if keep[2] and tonic else None,
+            "mode": ts.modes[i] if keep[3] and ts.modes[i] in tok.modes else None}
+
+
+def balanced_weights(lengths: np.ndarray, corpora: list[str], balance: float) -> np.ndarray:
+    """Each piece's chance of being drawn: in proportion to its length within its corpus, and
+    each corpus in proportion to its size ** `balance` (1: as the data falls, so the largest
+    corpus dominates; 0: every corpus equally often)."""
+    names = np.asarray(corpora if len(corpora) == len(lengths) else [""] * len(lengths))
+    if balance == 1.0 or len(set(names.tolist())) == 1:
+        return lengths / lengths.sum()
+    w = np.zeros(len(lengths))
+    for name in np.unique(names):
+        sel = names == name
+        total = lengths[sel].sum()
+        w[sel] = lengths[sel] / total * total ** balance
+    return w / w.sum()
+
+
 def eval_windows(ts: TokenSet, tok: MusicTokenizer, context: int,
                  with_controls: bool = True) -> Iterator[tuple[list[int], list[int]]]:
     """Every test piece cut into consecutive windows, each led by the header; (x, y) lists."""
     for i in range(len(ts)):
-        style = ts.styles[i] if with_controls and ts.styles[i] in tok.styles else None
-        mode = ts.modes[i] if with_controls and ts.modes[i] in tok.modes else None
-        header = tok.header(style, mode)
+        header = tok.header(**piece_controls(ts, i, tok, [with_controls] * 4))
         body = ts.piece(i).astype(np.int64).tolist() + [tok.eos_id]
         step = context + 1 - len(header)  # body tokens each window predicts
         for s in range(0, len(body), step):

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from musicgpt.tokens.tokenizer import MusicTokenizer
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # target value the loss skips
+CACHE_FORMAT = "2"  # 2: tonics, voices and corpora kept per piece
 
 
 @dataclass
@@ -36,6 +37,16 @@ class TokenSet:
     # (P, 128) lowest / highest pitch each program plays in the piece; 255 / 0 where it is silent
     prog_min: np.ndarray
     prog_max: np.ndarray
+    # per piece: its tonic ("" unknown), number of voices (0 unknown) and corpus ("" unknown)
+    tonics: list[str] = field(default_factory=list)
+    voices: list[int] = field(default_factory=list)
+    corpora: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.piece_ids)
+        self.tonics = self.tonics or [""] * n
+        self.voices = self.voices or [0] * n
+        self.corpora = self.corpora or [""] * n
 
     def __len__(self) -> int:
         return len(self.piece_ids)
@@ -69,6 +80,7 @@ def _cache_key(tok: MusicTokenizer, rows: list[dict], midi_of: Callable[[dict], 
     """The tokenizer, the pieces, and each MIDI file's size and modification time: a corpus
     rebuilt with different MIDI (a new extraction) is encoded again, not read from a stale cache."""
     h = hashlib.sha1(json.dumps(tok.to_dict(), sort_keys=True).encode())
+    h.update(CACHE_FORMAT.encode())
     stamps = []
     for r in rows:
         try:
@@ -89,7 +101,8 @@ def encode_rows(
         z = np.load(cache)
         meta = json.loads(str(z["meta"]))
         return TokenSet(z["ids"], z["offsets"], meta["piece_ids"], meta["styles"], meta["modes"],
-                        z["prog_min"], z["prog_max"])
+                        z["prog_min"], z["prog_max"], meta.get("tonics", []), meta.get("voices", []),
+                        meta.get("corpora", []))
     chunks, offsets, kept, lows, highs = [], [0], [], [], []
     for row in rows:
         path = midi_of(row)
@@ -110,9 +123,12 @@ def encode_rows(
         raise MusicGPTError("no piece could be encoded; is the corpus built?")
     ts = TokenSet(np.concatenate(chunks), np.asarray(offsets, dtype=np.int64),
                   [r["id"] for r in kept], [r.get("style") or "" for r in kept],
-                  [r.get("mode") or "" for r in kept], np.stack(lows), np.stack(highs))
+                  [r.get("mode") or "" for r in kept], np.stack(lows), np.stack(highs),
+                  [r.get("tonic") or "" for r in kept], [int(r.get("voices") or 0) for r in kept],
+                  [r.get("corpus") or "" for r in kept])
     if cache is not None:
-        meta = json.dumps({"piece_ids": ts.piece_ids, "styles": ts.styles, "modes": ts.modes})
+        meta = json.dumps({"piece_ids": ts.piece_ids, "styles": ts.styles, "modes": ts.modes,
+                           "tonics": ts.tonics, "voices": ts.voices, "corpora": ts.corpora})
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, ids=ts.ids, offsets=ts.offsets, prog_min=ts.prog_min,

@@ -1,8 +1,10 @@
 """Scores to token ids and back: a MidiTok tokenizer plus musicgpt's control tokens.
 
-The model's vocabulary is MidiTok's vocabulary followed by one control token per style label and
-one per mode label. A training sequence is `[BOS, style?, mode?, music tokens..., EOS]`, where a
-control token may be dropped so that both conditioned and unconditioned continuation work.
+The model's vocabulary is MidiTok's vocabulary followed by the control tokens: one per style
+label, one per mode, and (in tokenizers made since #14) one per tonic pitch class and one per
+number of voices. A training sequence is `[BOS, style?, voices?, tonic?, mode?, music..., EOS]`,
+where each control token may be dropped so that conditioned and unconditioned continuation
+both work.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import miditok
 import numpy as np
 import symusic
 
-from musicgpt.config import TokenizerConfig, from_dict, to_dict
+from musicgpt.config import VOICE_PROGRAMS, TokenizerConfig, from_dict, to_dict
 from musicgpt.errors import MusicGPTError
+from musicgpt.theory import PITCH_CLASSES, pitch_class
 from musicgpt.tokens.grammar import Grammar
 from musicgpt.tokens.tables import TokenTables, token_tables
 
@@ -43,21 +46,28 @@ def _miditok_config(cfg: TokenizerConfig) -> miditok.TokenizerConfig:
 
 @dataclass
 class MusicTokenizer:
-    """MidiTok tokenizer + style/mode control tokens. Build with `create` or `from_dict`."""
+    """MidiTok tokenizer + control tokens. Build with `create` or `from_dict`."""
 
     cfg: TokenizerConfig
     base: miditok.MusicTokenizer
     styles: tuple[str, ...] = ()
     modes: tuple[str, ...] = ()
+    tonics: tuple[str, ...] = ()  # PITCH_CLASSES, or () in tokenizers without key controls
+    voice_counts: tuple[int, ...] = ()  # 1..8, or () without a voices control
     _tables: TokenTables | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(
-        cls, cfg: TokenizerConfig, styles: Sequence[str] = (), modes: Sequence[str] = ()
+        cls, cfg: TokenizerConfig, styles: Sequence[str] = (), modes: Sequence[str] = (),
+        texture_controls: bool = False,
     ) -> MusicTokenizer:
+        """With `texture_controls`, also a token per tonic and per number of voices."""
         if cfg.kind not in _KINDS:
             raise MusicGPTError(f"unknown tokenizer {cfg.kind!r}; choose one of {sorted(_KINDS)}")
-        return cls(cfg, _KINDS[cfg.kind](_miditok_config(cfg)), tuple(styles), tuple(modes))
+        tonics = PITCH_CLASSES if texture_controls else ()
+        voices = tuple(range(1, len(VOICE_PROGRAMS) + 1)) if texture_controls else ()
+        return cls(cfg, _KINDS[cfg.kind](_miditok_config(cfg)), tuple(styles), tuple(modes),
+                   tuple(tonics), voices)
 
     # ---- vocabulary -------------------------------------------------------------------------
     @property
@@ -66,7 +76,7 @@ class MusicTokenizer:
 
     @property
     def vocab_size(self) -> int:
-        return self.base_size + len(self.styles) + len(self.modes)
+        return self.base_size + len(self.styles) + len(self.modes) + len(self.tonics) + len(self.voice_counts)
 
     @property
     def bos_id(self) -> int:
@@ -95,11 +105,30 @@ class MusicTokenizer:
             raise MusicGPTError(f"unknown mode {mode!r}; this model knows {', '.join(self.modes) or 'none'}")
         return self.base_size + len(self.styles) + self.modes.index(mode)
 
-    def header(self, style: str | None = None, mode: str | None = None) -> list[int]:
-        """The sequence start: BOS, then the control tokens that are given."""
+    def tonic_id(self, tonic: str) -> int:
+        if not self.tonics:
+            raise MusicGPTError("this model has no key control; it was trained without tonic tokens")
+        return self.base_size + len(self.styles) + len(self.modes) + pitch_class(tonic)
+
+    def voices_id(self, voices: int) -> int:
+        if not self.voice_counts:
+            raise MusicGPTError("this model has no voices control token")
+        if voices not in self.voice_counts:
+            raise MusicGPTError(f"`voices` must be {self.voice_counts[0]} to {self.voice_counts[-1]}, not {voices}")
+        offset = len(self.styles) + len(self.modes) + len(self.tonics)
+        return self.base_size + offset + self.voice_counts.index(voices)
+
+    def header(self, style: str | None = None, mode: str | None = None, tonic: str | None = None,
+               voices: int | None = None) -> list[int]:
+        """The sequence start: BOS, then the control tokens that are given (style, voices, tonic,
+        mode). A tonic or voices control this tokenizer has no tokens for is left out."""
         ids = [self.bos_id]
         if style:
             ids.append(self.style_id(style))
+        if voices and self.voice_counts:
+            ids.append(self.voices_id(min(voices, self.voice_counts[-1])))
+        if tonic and self.tonics:
+            ids.append(self.tonic_id(tonic))
         if mode:
             ids.append(self.mode_id(mode))
         return ids
@@ -198,8 +227,11 @@ class MusicTokenizer:
         with tempfile.TemporaryDirectory() as tmp:
             self.base.save(Path(tmp), filename="tokenizer.json")
             params = json.loads((Path(tmp) / "tokenizer.json").read_text())
-        return {"config": to_dict(self.cfg), "miditok": params, "styles": list(self.styles),
-                "modes": list(self.modes)}
+        out = {"config": to_dict(self.cfg), "miditok": params, "styles": list(self.styles),
+               "modes": list(self.modes)}
+        if self.tonics or self.voice_counts:  # older tokenizers' dicts (and cache keys) stay as they were
+            out.update(tonics=list(self.tonics), voice_counts=list(self.voice_counts))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> MusicTokenizer:
@@ -208,5 +240,6 @@ class MusicTokenizer:
             path = Path(tmp) / "tokenizer.json"
             path.write_text(json.dumps(data["miditok"]))
             base = _KINDS[cfg.kind](params=path)
-        return cls(cfg, base, tuple(data.get("styles", ())), tuple(data.get("modes", ())))
+        return cls(cfg, base, tuple(data.get("styles", ())), tuple(data.get("modes", ())),
+                   tuple(data.get("tonics", ())), tuple(data.get("voice_counts", ())))
 
