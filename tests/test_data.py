@@ -171,7 +171,8 @@ def test_texture_controls_travel_with_each_piece_and_the_tonic_moves_with_transp
     assert ts.tonics == ["A", "A"] and ts.voices == [4, 4]
     again = encode_rows(tok, rows, lambda r: tmp_path / r["midi"], tmp_path / "cache")  # from the cache
     assert (again.tonics, again.voices, again.corpora) == (ts.tonics, ts.voices, ["c", "c"])
-    tonic_ids = {tok.tonic_id(t): t for t in ("G", "G#", "A", "Bb", "B", "C", "F#", "F", "E", "Eb", "D", "C#")}
+    names = ("G", "G#", "A", "Bb", "B", "C", "F#", "F", "E", "Eb", "D", "C#")
+    tonic_ids = {tok.tonic_id(t): t for t in names}
     batches = LMBatches(ts, tok, 64, 16, transpose=3, windows="piece")
     gen = torch.Generator().manual_seed(0)
     seen = set()

@@ -98,12 +98,14 @@ def test_texture_controls_add_a_token_per_tonic_and_per_voice_count():
     base = tok.base_size + 2 + len(MODES)
     assert tok.vocab_size == base + 12 + 8
     h = tok.header("mass", "dorian", "D", 4)  # BOS, style, voices, tonic, mode
-    assert h == [tok.bos_id, tok.base_size + 1, base + 12 + 3, base + 2, tok.base_size + 2 + MODES.index("dorian")]
+    dorian = tok.base_size + 2 + MODES.index("dorian")
+    assert h == [tok.bos_id, tok.base_size + 1, base + 12 + 3, base + 2, dorian]
     assert tok.tonic_id("Db") == tok.tonic_id("C#") == base + 1
     assert tok.decode(h).note_num() == 0
     assert tok.header(voices=20)[1] == base + 12 + 7  # more voices than programs: the most
     again = MusicTokenizer.from_dict(tok.to_dict())
-    assert (again.tonics, again.voice_counts, again.vocab_size) == (tok.tonics, tok.voice_counts, tok.vocab_size)
+    assert again.tonics == tok.tonics and again.voice_counts == tok.voice_counts
+    assert again.vocab_size == tok.vocab_size
     plain = MusicTokenizer.create(TokenizerConfig(), ("mass",), MODES)
     assert plain.header("mass", None, "D", 4) == plain.header("mass")  # no such tokens: left out
     assert "tonics" not in plain.to_dict()  # older tokenizers' dicts and cache keys unchanged

@@ -114,7 +114,8 @@ class MusicTokenizer:
         if not self.voice_counts:
             raise MusicGPTError("this model has no voices control token")
         if voices not in self.voice_counts:
-            raise MusicGPTError(f"`voices` must be {self.voice_counts[0]} to {self.voice_counts[-1]}, not {voices}")
+            lo, hi = self.voice_counts[0], self.voice_counts[-1]
+            raise MusicGPTError(f"`voices` must be {lo} to {hi}, not {voices}")
         offset = len(self.styles) + len(self.modes) + len(self.tonics)
         return self.base_size + offset + self.voice_counts.index(voices)
 
