@@ -95,6 +95,10 @@ def test_evaluate_reports_transformer_beside_ngrams(trained, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["transformer"]["bits_per_note"] > 0
     assert "2-gram" in r["ngram"] and r["ratio_to_best_ngram"] > 0
+    # without the control tokens the same notes are scored (only the windows' lead differs)
+    bare = r["transformer_no_controls"]
+    assert bare["notes"] == r["transformer"]["notes"] and bare["bits_per_note"] > 0
+    assert bare["bits_per_note"] != r["transformer"]["bits_per_note"]
 
 
 def test_resume_continues_from_the_last_step(trained):

@@ -45,7 +45,10 @@ def describe(path: Path) -> dict:
             "length": "Nbars or Ntokens" if not tok.uses_bpe else "Ntokens (BPE)",
         },
         "control_drop": train.get("control_drop"),
-        "test_metrics": meta.get("metrics"),
+        # the figures saved at the kept step: on the validation carve since it exists; older
+        # checkpoints were kept by their test figures
+        "saved_metrics": meta.get("metrics"),
+        "saved_metrics_split": "validation" if "valid_share" in train else "test",
     }
 
 
@@ -72,8 +75,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  --voices   {c['voices']}")
     print(f"  meter      {c['meter']}")
     print(f"  --length   {c['length']}")
-    m = d["test_metrics"]
+    m = d["saved_metrics"]
     if m and "bits_per_note" in m:
-        print(f"test split   {m['bits_per_note']:.3f} bits/note, {m['bits_per_token']:.3f} bits/token "
-              "(saved with the checkpoint)")
+        print(f"{d['saved_metrics_split'] + ' split':<13}{m['bits_per_note']:.3f} bits/note, "
+              f"{m['bits_per_token']:.3f} bits/token at the kept step (`musicgpt evaluate` gives "
+              "the test figures)")
     return 0

@@ -244,7 +244,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.corpus} test split, {r['test_pieces']} pieces, model {model}")
     print(f"{'model':<14}{'bits/token':>12}{'bits/note':>12}{'accuracy':>10}")
-    rows = [("transformer", r["transformer"])] + list(r["ngram"].items())
+    rows = [("transformer", r["transformer"])]
+    if "transformer_no_controls" in r:
+        rows.append(("  no controls", r["transformer_no_controls"]))
+    rows += list(r["ngram"].items())
     for name, m in rows:
         print(f"{name:<14}{m['bits_per_token']:>12.3f}{m['bits_per_note']:>12.3f}{m['accuracy']:>10.3f}")
     if "kneser_ney" in r:

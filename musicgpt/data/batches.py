@@ -178,10 +178,12 @@ def eval_windows(ts: TokenSet, tok: MusicTokenizer, context: int,
 
 
 def make_evaluator(ts: TokenSet, tok: MusicTokenizer, context: int, batch_size: int = 16,
-                   max_batches: int | None = None) -> Callable[[torch.nn.Module], dict[str, float]]:
-    """A function that scores a model on `ts`: nats/token ("loss"), bits/token, bits/note, accuracy."""
+                   max_batches: int | None = None, with_controls: bool = True
+                   ) -> Callable[[torch.nn.Module], dict[str, float]]:
+    """A function that scores a model on `ts`: nats/token ("loss"), bits/token, bits/note, accuracy.
+    Each window is led by BOS and the piece's control tokens (none without `with_controls`)."""
     notes_per_id = torch.from_numpy(tok.notes_per_id())
-    windows = list(eval_windows(ts, tok, context))
+    windows = list(eval_windows(ts, tok, context, with_controls))
     batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
     if max_batches:
         batches = batches[:max_batches]

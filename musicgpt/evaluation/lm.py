@@ -23,7 +23,10 @@ def evaluate_lm(model_path: Path, corpus: str, root: Path | None = None,
     train_ts, test_ts = sets["train"], sets["test"]
     context = model.cfg.context
     result = {"model": str(model_path), "corpus": corpus, "test_pieces": len(test_ts),
-              "transformer": make_evaluator(test_ts, tok, context, batch_size)(model)}
+              "transformer": make_evaluator(test_ts, tok, context, batch_size)(model),
+              # the figure comparable with models that read no control tokens (the n-grams read them)
+              "transformer_no_controls": make_evaluator(test_ts, tok, context, batch_size,
+                                                        with_controls=False)(model)}
     test_windows = list(eval_windows(test_ts, tok, context))
     train_windows = list(eval_windows(train_ts, tok, context))
     notes = tok.notes_per_id()
