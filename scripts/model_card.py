@@ -26,6 +26,19 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
+def _classifier_lines(test: dict) -> list[str]:
+    """The frozen heads' test figures in a few lines (the confusion matrices stay in the JSON)."""
+    s = test["style"]
+    out = [f"- style: {test['pieces']} pieces, accuracy {s['accuracy']:.3f}, macro-F1 "
+           f"{s['macro_f1']:.3f}, ECE {s['ece']:.3f}"]
+    for name, k in test.get("key", {}).items():
+        count = f"{k['works']} works" if "works" in k else f"{k['pieces']} pieces"
+        tonic = f", tonic {k['tonic_accuracy']:.3f}" if "tonic_accuracy" in k else ""
+        out.append(f"- key ({name} labels, {count}): mode {k['mode_accuracy']:.3f}{tonic}, "
+                   f"tonic + mode {k['key_accuracy']:.3f}")
+    return out
+
+
 def _bench_lines(bench: dict, path: Path) -> list[str]:
     """The side-by-side benchmark (same tokens, split, size, steps), quoted from its JSON."""
     res, meta = bench["results"], bench["meta"]
@@ -153,8 +166,8 @@ def main() -> None:
                   "(`scripts/train_default.sh`). "
                   "These heads, on the body that continuation uses, are the frozen-body ones."]
         if "test" in clf_metrics:
-            lines += ["", f"Test-split figures from `{args.run}/clf/metrics.json`:", "", "```",
-                      json.dumps(clf_metrics["test"], indent=1)[:3000], "```"]
+            lines += ["", f"Test split of `{args.clf_corpus}` (`{args.run}/clf/metrics.json`, confusion "
+                      "matrices there):", "", *_classifier_lines(clf_metrics["test"])]
     lines += ["", "## Limits"]
     if args.lm_corpus == "bach-chorales":
         lines.append("- Trained on a few hundred Baroque chorales: expect chorale-like continuations "
