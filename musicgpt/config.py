@@ -51,7 +51,8 @@ def check_bounds(cfg: Any) -> None:
     """Refuse a config whose fields break their metadata's bounds, naming the parameter."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        why = None if value is None else out_of_bounds(value, f.metadata)
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        why = out_of_bounds(value, f.metadata) if numeric else None
         if why:
             raise MusicGPTError(f"`{f.name}` {value} {why}")
 
@@ -195,6 +196,9 @@ class ContinuationEvalConfig:
                        least=1, most=32)
     samples: int = option(1, "continuations per header", least=1, most=20)
     seed: int = option(0, "random seed of the samples")
+    split: str = option("test", "where the headers come from: test, or valid (the validation carve "
+                        "that `train --corpus` of this corpus holds out: tune sampling there, never "
+                        "on test)", choices=("test", "valid"))
 
     def __post_init__(self) -> None:
         check_bounds(self)

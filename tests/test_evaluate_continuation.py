@@ -51,6 +51,14 @@ def test_every_figure_is_reported_beside_the_real_continuation(tiny_folk, capsys
     assert "notes per bar" in table and "most bars copied" in table
 
 
+def test_validation_headers_for_tuning_and_sampling_options(tiny_folk, capsys):
+    assert main(["evaluate-continuation", "--corpus", "tinyfolk", "--split", "valid", "--pieces", "2",
+                 "--header-bars", "2", "--bars", "2", "--temperature", "0.8", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["split"] == "valid" and summary["sample"]["temperature"] == 0.8
+    assert summary["corpora"]["tinyfolk"]["samples"] >= 1
+
+
 def test_bad_settings_get_one_line(tiny_folk, capsys):
     assert main(["evaluate-continuation", "--corpus", "tinyfolk", "--out", str(tiny_folk / "r.txt")]) == 2
     assert "json" in capsys.readouterr().err

@@ -9,10 +9,17 @@ import sys
 from pathlib import Path
 
 from musicgpt.cli.options import HelpFormatter, add_options, config_from
-from musicgpt.config import SHIPPED_CLASSIFIER, SHIPPED_MODEL, ContinuationEvalConfig, shipped
+from musicgpt.config import (
+    SHIPPED_CLASSIFIER,
+    SHIPPED_MODEL,
+    ContinuationEvalConfig,
+    SampleConfig,
+    shipped,
+)
 from musicgpt.errors import MusicGPTError
 
-EVAL_OPTIONS = ("pieces", "header_bars", "bars", "samples", "seed")
+EVAL_OPTIONS = ("pieces", "header_bars", "bars", "samples", "split", "seed")
+SAMPLING = ("temperature", "top_k", "top_p")  # as `continue` samples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--corpus", required=True, help="a built corpus, or all (each corpus reported apart)")
     add_options(p, ContinuationEvalConfig, EVAL_OPTIONS)
+    add_options(p.add_argument_group("sampling, as in `continue`"), SampleConfig, SAMPLING)
     p.add_argument("--adherence", metavar="CORPUS", help="also measure mode adherence on this "
                    "corpus's one-voice test headers (e.g. folk)")
     p.add_argument("--classifier", type=Path, default=argparse.SUPPRESS,
@@ -75,6 +83,7 @@ def cmd_evaluate_continuation(args: argparse.Namespace) -> int:
     from musicgpt.lm import load_model
 
     cfg = config_from(args, ContinuationEvalConfig, EVAL_OPTIONS)
+    scfg = config_from(args, SampleConfig, SAMPLING)
     model_path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model_path.exists():
         raise MusicGPTError(f"no model at {model_path}; pass --model PATH")
@@ -83,14 +92,15 @@ def cmd_evaluate_continuation(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # batch-1 sampling: one thread is fastest (docs/benchmarks.md)
     model, tok, _ = load_model(model_path)
     bar = tqdm(desc="continue", unit="sample", disable=args.no_progress, dynamic_ncols=True)
-    report = evaluate_continuations(model, tok, args.corpus, cfg, tick=lambda: bar.update(1))
-    report.update(model=str(model_path), corpus=args.corpus, config=cfg.__dict__)
+    report = evaluate_continuations(model, tok, args.corpus, cfg, sample_cfg=scfg,
+                                    tick=lambda: bar.update(1))
+    report.update(model=str(model_path), corpus=args.corpus, config=cfg.__dict__, sample=scfg.__dict__)
     if args.adherence:
         from musicgpt.classifier.classify import load_classifier
 
         clf_path = getattr(args, "classifier", None) or shipped(SHIPPED_CLASSIFIER)
         report["adherence"] = mode_adherence(model, tok, args.adherence, cfg, load_classifier(clf_path),
-                                             tick=lambda: bar.update(1))
+                                             sample_cfg=scfg, tick=lambda: bar.update(1))
         report["adherence"]["classifier"] = str(clf_path)
     bar.close()
     if args.out is not None:

@@ -25,7 +25,7 @@ import torch
 from musicgpt import corpus as corpora
 from musicgpt.config import ContinuationEvalConfig, SampleConfig
 from musicgpt.continuation import continue_score
-from musicgpt.data.splits import split_rows
+from musicgpt.data.splits import VALID_SHARE, split_rows
 from musicgpt.errors import MusicGPTError
 from musicgpt.evaluation.music import (
     BarIndex,
@@ -163,6 +163,15 @@ def summarise(samples: list[dict], cfg: ContinuationEvalConfig) -> dict:
     }
 
 
+def _splits(corpus: str, cfg: ContinuationEvalConfig, root: Path | None) -> dict[str, list[dict]]:
+    """{"train": ..., "test": the headers' pieces}: the test split, or with cfg.split "valid" the
+    validation carve that training held out (for tuning sampling without looking at test)."""
+    if cfg.split == "test":
+        return split_rows(corpus, root)
+    rows = split_rows(corpus, root, valid_share=VALID_SHARE)
+    return {"train": rows["train"], "test": rows["valid"]}
+
+
 def _generator(cfg: ContinuationEvalConfig, *keys: object) -> torch.Generator:
     seed = int(hashlib.sha256(repr((cfg.seed, *keys)).encode()).hexdigest()[:8], 16)
     return torch.Generator().manual_seed(seed)
@@ -172,7 +181,7 @@ def evaluate_continuations(model: torch.nn.Module, tok, corpus: str, cfg: Contin
                            root: Path | None = None, sample_cfg: SampleConfig = SampleConfig(),
                            tick: Callable[[], None] = lambda: None) -> dict:
     """{corpus name: summary} for `corpus` (each member corpus of "all"), plus "samples"."""
-    rows_by_split = split_rows(corpus, root)
+    rows_by_split = _splits(corpus, cfg, root)
     by_corpus: dict[str, dict[str, list[dict]]] = defaultdict(lambda: {"train": [], "test": []})
     for split in ("train", "test"):
         for r in rows_by_split[split]:
@@ -220,7 +229,7 @@ def mode_adherence(model: torch.nn.Module, tok, corpus: str, cfg: ContinuationEv
     unknown = [m for m in modes if m not in tok.modes]
     if unknown:
         raise MusicGPTError(f"this model has no control token for {', '.join(unknown)}")
-    chosen = headers(corpus, split_rows(corpus, root)["test"], cfg, root, one_voice=True)
+    chosen = headers(corpus, _splits(corpus, cfg, root)["test"], cfg, root, one_voice=True)
     if not chosen:
         need = cfg.header_bars + cfg.bars
         raise MusicGPTError(f"corpus {corpus} has no one-voice test piece of {need} bars")
