@@ -26,6 +26,27 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
+def _control_lines(tok: dict, tc: dict) -> list[str]:
+    """What `musicgpt continue` can ask of this model, and what it does without being asked."""
+    drop = tc.get("control_drop", 0)
+    out = ["## Controls (`musicgpt continue`; `musicgpt info` lists them)", "",
+           f"Each control is a token at the start of the sequence; in training each was dropped with "
+           f"p={drop}, so each may be left out. They steer the model; they do not force it (how much: "
+           "docs/benchmarks.md, mode adherence).", "",
+           f"- `--style`: {', '.join(tok.get('styles', [])) or '(none)'}.",
+           f"- `--mode`: {', '.join(tok.get('modes', [])) or '(none)'}."]
+    if tok.get("tonics"):
+        out.append("- `--key TONIC`: " + ", ".join(tok["tonics"]) + " (with `--mode`, a key).")
+    else:
+        out.append("- `--key`: not in this model (no tonic tokens).")
+    out += ["- `--voices N` (1-8): the continuation may use N voices, the header's first; by default it "
+            "keeps the header's own voices" + (", and the model is told that number as a token."
+                                               if tok.get("voice_counts") else "."),
+            "- Always: no time signature other than the header's, no fully silent new bar (unless the "
+            "header has one), and every sampled token valid REMI (the grammar mask)."]
+    return out
+
+
 def _classifier_lines(test: dict) -> list[str]:
     """The frozen heads' test figures in a few lines (the confusion matrices stay in the JSON)."""
     s = test["style"]
@@ -150,6 +171,7 @@ def main() -> None:
               f"**{ev['ratio_to_best_ngram']:.3f}**{ratio_kn}. Tokens per note: "
               f"{t['tokens_per_note']:.2f}. Command: `musicgpt evaluate --model "
               f"{args.install} --corpus {args.lm_corpus}`."]
+    lines += ["", *_control_lines(tok, tc)]
     if args.bench and args.bench.exists():
         lines += ["", *_bench_lines(json.loads(args.bench.read_text()), args.bench)]
     if clf_metrics:
