@@ -199,6 +199,11 @@ class ContinuationEvalConfig:
     split: str = option("test", "where the headers come from: test, or valid (the validation carve "
                         "that `train --corpus` of this corpus holds out: tune sampling there, never "
                         "on test)", choices=("test", "valid"))
+    infer_key: bool = option(True, "tell the model each header's inferred key as control tokens, "
+                             "as `continue` does", off_flag="--no-infer-key",
+                             off_help="no key tokens (to measure what the inferred key changes)")
+    free: bool = option(False, "with --adherence: only tell the model the requested mode, as "
+                        "`continue --free` does, instead of holding the notes to it")
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -16,7 +16,16 @@ from musicgpt.errors import MusicGPTError
 from musicgpt.notestring import looks_like_notes, parse_notes
 from musicgpt.sampling import sample
 from musicgpt.scores import SCORE_SUFFIXES, first_bars, load_score, normalize
-from musicgpt.theory import VELOCITY
+from musicgpt.theory import (
+    MODE_SCALES,
+    PITCH_CLASSES,
+    VELOCITY,
+    best_scale,
+    pc_histogram,
+    pitch_class,
+    scale_fits,
+    score_key,
+)
 from musicgpt.tokens.state import silent_bars
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
@@ -48,6 +57,14 @@ class Continuation:
     error_rate: float  # MidiTok's share of ungrammatical tokens; 0 for a valid sequence
     # bars begun after the header's last bar in which a note sounds; None for a length in tokens
     new_bars: int | None = None
+    key: tuple[str, str] | None = None  # (tonic, mode) the continuation was told or kept to
+    key_source: str = ""  # "given", "tonic given, mode inferred", ... or "inferred from the header"
+    key_kept: bool = False  # new notes were held to the key's scale and ended on its tonic
+    final_on_tonic: bool | None = None  # with key_kept and a length in bars: whether that worked
+
+    @property
+    def key_name(self) -> str:
+        return f"{self.key[0]} {self.key[1]}" if self.key else ""
 
 
 def _note_keys(score: symusic.Score, tpq: int) -> Counter:
@@ -100,23 +117,35 @@ def _merge(prompt: symusic.Score, new_notes: list[tuple[int, int, int, int]]
 def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.Score, *,
                    sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
                    mode: str | None = None, voices: int | None = None, tonic: str | None = None,
+                   keep_key: bool = True, infer_key: bool = True,
                    generator: torch.Generator | None = None) -> Continuation:
     """Sample a continuation of `prompt`; with `bars`, stop after that many new bars.
 
     The continuation keeps the header's texture and meter: it plays in the header's voices
     (`voices` N: in N voices, the header's first, so a one-voice theme can be harmonised) and
     writes no time signature the header does not have. A model with a voices control token is
-    also told that number (the header's own when `voices` is None); `tonic` (with `mode`, a key)
-    needs a model with tonic tokens (`musicgpt info` lists a model's controls)."""
+    also told that number (the header's own when `voices` is None).
+
+    The key: a requested `mode` and/or `tonic` is completed from the header (theory.score_key)
+    and told to the model through its control tokens; with `keep_key` (the default) the new
+    notes are also held to that key's scale and, with `bars`, the last bar is drawn again (up to
+    FINAL_TRIES times) until its last, lowest note is the tonic. With neither given, the header's
+    own inferred key is told to the model as control tokens (not with `infer_key` False), and
+    nothing is held."""
     context = model.cfg.context
     header_ids = tok.encode(prompt)
     if not header_ids:
         raise MusicGPTError("the prompt has no notes the tokenizer can read")
-    if tonic and not tok.tonics:
-        raise MusicGPTError("this model has no key control (no tonic tokens); leave out `tonic` "
-                            "or use a model that lists one under `musicgpt info`")
+    if mode and tok.modes and mode not in tok.modes:
+        tok.mode_id(mode)  # raises, naming the modes the model knows
+    requested = bool(mode or tonic)
+    key = resolve_key(prompt, mode, tonic)
+    keep = keep_key and requested
+    told = requested or infer_key
+    tonic_token = key[0] if told and tok.tonics else None
+    mode_token = key[1] if told and key[1] in tok.modes else None
     sounding = len({t.program for t in prompt.tracks if t.notes})
-    prefix = tok.header(style, mode, tonic, voices or sounding) + header_ids
+    prefix = tok.header(style, mode_token, tonic_token, voices or sounding) + header_ids
     if len(prefix) >= context:
         raise MusicGPTError(
             f"the prompt is {len(prefix)} tokens but the model's context is {context}; "
@@ -131,6 +160,8 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
     if not tok.uses_bpe:
         mask_fn = _within(mask_fn, texture_mask(tok, header_ids, voices))
+        if keep:
+            mask_fn = _within(mask_fn, scale_mask(tok, pitch_class(key[0]), key[1]))
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and
     # sampling stops at the next bar line. The model may not end the piece before the last of
     # those bars has begun: a header that is a whole piece would otherwise get nothing added.
@@ -139,10 +170,32 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
         mask_fn = _no_end_before(mask_fn, tok.eos_id, bar_id, bars, len(prefix))
 
     device = next(model.parameters()).device
-    new = sample(model, prefix, max_new_tokens=sample_cfg.max_new_tokens,
-                 temperature=sample_cfg.temperature, top_k=sample_cfg.top_k,
-                 top_p=sample_cfg.top_p, generator=generator, logits_mask_fn=mask_fn,
-                 stop_ids=(tok.eos_id,), stop_fn=stop_fn, device=device)
+
+    def draw(ids: list[int], budget: int, stop) -> list[int]:
+        head, window, fn = [], ids, mask_fn
+        if len(ids) >= context:  # the model reads the last half context; the masks see it all
+            head, window = ids[: -(context // 2)], ids[-(context // 2):]
+            fn = lambda x: mask_fn(head + x)  # noqa: E731
+        return sample(model, window, max_new_tokens=budget, temperature=sample_cfg.temperature,
+                      top_k=sample_cfg.top_k, top_p=sample_cfg.top_p, generator=generator,
+                      logits_mask_fn=fn, stop_ids=(tok.eos_id,), stop_fn=stop, device=device)
+
+    final_on_tonic = None
+    if keep and bars is not None and bars >= 1 and not tok.uses_bpe:
+        # all but the last bar, then the last bar until it ends on the tonic
+        new = draw(prefix, sample_cfg.max_new_tokens, lambda new: new.count(bar_id) >= bars)
+        if new and new[-1] == bar_id:
+            budget = max(sample_cfg.max_new_tokens - len(new), 1)
+            tries = []
+            for _ in range(FINAL_TRIES):
+                last = draw(prefix + new, budget, lambda new: new.count(bar_id) >= 1)
+                tries.append(last)
+                if last_bass_pc(tok, last) == pitch_class(key[0]):
+                    break
+            final_on_tonic = last_bass_pc(tok, tries[-1]) == pitch_class(key[0])
+            new = new + tries[-1]
+    else:
+        new = draw(prefix, sample_cfg.max_new_tokens, stop_fn)
     if bars is not None and new.count(bar_id) > bars:
         new = new[: [i for i, t in enumerate(new) if t == bar_id][bars]]
     new = [t for t in new if t != tok.eos_id]
@@ -157,7 +210,57 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     tpq = prompt.ticks_per_quarter
     extra = _note_keys(decoded_full, tpq) - _note_keys(decoded_head, tpq)
     full, only = _merge(prompt, list(extra.elements()))
-    return Continuation(full, only, len(prefix), len(new), error_rate, new_bars)
+    source = ("given" if mode and tonic else "tonic given, mode inferred from the header" if tonic
+              else "mode given, tonic inferred from the header" if mode
+              else "inferred from the header" if infer_key else "")
+    return Continuation(full, only, len(prefix), len(new), error_rate, new_bars,
+                        key if told else None, source, keep, final_on_tonic)
+
+
+FINAL_TRIES = 8  # draws of the last bar when a kept key asks it to end on the tonic
+
+
+def resolve_key(prompt: symusic.Score, mode: str | None, tonic: str | None) -> tuple[str, str]:
+    """(tonic name, mode): what was asked, the rest inferred from the prompt's notes. A given
+    mode alone goes on the header's tonic (D major asked for aeolian: D aeolian); a given tonic
+    alone gets the mode that fits the header best on it."""
+    if tonic:
+        tonic = PITCH_CLASSES[pitch_class(tonic)]
+        if mode:
+            return tonic, mode
+        return tonic, best_scale(scale_fits(pc_histogram(prompt), pitch_class(tonic)))
+    t, m = score_key(prompt)
+    return PITCH_CLASSES[t], mode or m
+
+
+def scale_mask(tok: MusicTokenizer, tonic: int, mode: str) -> torch.Tensor:
+    """(vocab_size,) bool: False for the Pitch tokens outside `mode`'s scale on `tonic`."""
+    if mode not in MODE_SCALES:
+        raise MusicGPTError(f"no scale for mode {mode!r}; a kept key needs one of "
+                            f"{', '.join(MODE_SCALES)}")
+    pitch = tok.tables.pitch
+    scale = np.array(sorted((tonic + s) % 12 for s in MODE_SCALES[mode]))
+    keep = torch.ones(tok.vocab_size, dtype=torch.bool)
+    keep[torch.from_numpy((pitch >= 0) & ~np.isin(pitch % 12, scale))] = False
+    return keep
+
+
+def last_bass_pc(tok: MusicTokenizer, ids: list[int]) -> int | None:
+    """Pitch class of the lowest note at the last onset written in `ids` (REMI ids), or None."""
+    tables = tok.tables
+    onset, bars, pitches = None, 0, []
+    where = None
+    for i in ids:
+        kind = tables.type[i]
+        if kind == "Bar":
+            bars += 1
+        elif kind == "Position":
+            where = (bars, int(tables.position[i]))
+        elif kind == "Pitch" and where is not None:
+            if where != onset:
+                onset, pitches = where, []
+            pitches.append(int(tables.pitch[i]))
+    return min(pitches) % 12 if pitches else None
 
 
 MAX_VOICES = len(VOICE_PROGRAMS)

@@ -228,13 +228,24 @@ def test_voices_asks_for_harmony_and_bad_values_are_refused(trained, tmp_path, c
     assert main(["continue", "C4 D4", "--model", str(out / "best.pt"), "--voices", "9",
                  "--out", str(tmp_path / "x.mid")]) == 2
     assert "--voices" in capsys.readouterr().err
-    # a model trained today has key controls; the shipped one (older) says it has none
+    # a model trained today has key controls: the key is told and held
     keyed = tmp_path / "keyed.mid"
     assert main(["continue", "D4 F4 G4 A4", "--model", str(out / "best.pt"), "--out", str(keyed),
                  "--key", "D", "--mode", "dorian", "--length", "1bars"]) == 0
-    assert json.loads(keyed.with_suffix(".json").read_text())["key"] == "D"
-    assert main(["continue", "D4 F4 G4 A4", "--key", "D", "--out", str(tmp_path / "old.mid")]) == 2
-    assert "no key control" in capsys.readouterr().err
+    record = json.loads(keyed.with_suffix(".json").read_text())
+    assert (record["key"], record["key_used"], record["key_kept"]) == ("D", "D dorian", True)
+    assert "key: D dorian (given; held" in capsys.readouterr().out
+    # a key in one word pair, told only; and a model without tonic tokens still holds a key
+    free = tmp_path / "free.mid"
+    assert main(["continue", "D4 F4 G4 A4", "--model", str(out / "best.pt"), "--out", str(free),
+                 "--key", "D minor", "--free", "--length", "1bars"]) == 0
+    record = json.loads(free.with_suffix(".json").read_text())
+    assert (record["key_used"], record["key_kept"], record["final_on_tonic"]) == ("D aeolian", False, None)
+    for bad, said in ((["--key", "X dorian"], "not a pitch name"), (["--key", "D blue"], "unknown mode"),
+                      (["--key", "D dorian", "--mode", "aeolian"], "disagree")):
+        assert main(["continue", "D4 F4 G4 A4", "--model", str(out / "best.pt"), *bad,
+                     "--out", str(tmp_path / "bad.mid")]) == 2
+        assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["", "continue", "train", "evaluate", "classify", "info",

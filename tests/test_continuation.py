@@ -129,3 +129,54 @@ def test_a_chorale_header_keeps_its_voices_and_the_meter_stays_the_headers(lm):
 def test_voices_out_of_range_is_refused(lm):
     with pytest.raises(MusicGPTError, match="voices"):
         _continue(lm, load_prompt(THEME), voices=9)
+
+
+def _pcs(score: symusic.Score) -> set[int]:
+    return {n.pitch % 12 for t in score.tracks for n in t.notes}
+
+
+def test_a_requested_mode_holds_the_new_notes_to_its_scale_and_ends_on_the_tonic(lm):
+    from musicgpt.theory import MODE_SCALES, final_bass_pc
+
+    prompt = load_prompt("D4:q F4 G4 A4 G4:h F4:q E4 D4:h")  # D, by its first and last notes
+    outputs = {}
+    for mode in ("dorian", "aeolian", "mixolydian"):
+        result = _continue(lm, prompt, bars=2, seed=5, mode=mode, tonic="D")
+        assert result.key == ("D", mode) and result.key_kept and result.key_source == "given"
+        new = result.continuation
+        assert _pcs(new) <= {(2 + s) % 12 for s in MODE_SCALES[mode]}
+        assert result.final_on_tonic is (final_bass_pc(new) == 2)
+        outputs[mode] = _notes(new)
+    assert len(set(map(tuple, outputs.values()))) == 3  # each mode changes the music
+    # --free: the same request only told, so the notes may leave the scale
+    told = _continue(lm, prompt, bars=2, seed=5, mode="dorian", tonic="D", keep_key=False)
+    assert not told.key_kept and told.final_on_tonic is None
+
+
+def test_without_a_key_the_headers_own_is_inferred_and_nothing_is_held(lm):
+    prompt = load_prompt(THEME)
+    result = _continue(lm, prompt, bars=2)
+    assert result.key == ("C", "ionian") and result.key_source == "inferred from the header"
+    assert not result.key_kept
+    assert _continue(lm, prompt, bars=2, infer_key=False).key is None
+    only_mode = _continue(lm, prompt, bars=2, mode="lydian")
+    assert only_mode.key == ("C", "lydian") and "tonic inferred" in only_mode.key_source
+    assert _pcs(only_mode.continuation) <= {0, 2, 4, 6, 7, 9, 11}  # C lydian: F sharp, no F
+
+
+def test_scale_mask_and_last_bass_read_the_tokens(lm):
+    from musicgpt.continuation import last_bass_pc, scale_mask
+
+    tok = lm[1]
+    keep = scale_mask(tok, 2, "dorian")
+    pitch = tok.tables.pitch
+    for i in range(tok.vocab_size):
+        if pitch[i] >= 0:
+            assert bool(keep[i]) == (pitch[i] % 12 in {2, 4, 5, 7, 9, 11, 0})
+        else:
+            assert bool(keep[i])
+    ids = tok.encode(load_prompt("C4 D4 E4 G3"))
+    assert last_bass_pc(tok, ids) == 7
+    assert last_bass_pc(tok, []) is None
+    with pytest.raises(MusicGPTError, match="no scale"):
+        scale_mask(tok, 0, "other")

@@ -78,3 +78,19 @@ def test_histogram_fits_and_the_tie_break():
     major[list(theory.MODE_STEPS["ionian"])] = 1.0
     assert theory.best_scale(theory.scale_fits(major, 0)) == "ionian"
     assert theory.best_scale(theory.scale_fits(major, 2)) == "dorian"
+
+
+def test_estimate_key_finds_scales_and_tonics():
+    import numpy as np
+
+    from musicgpt.theory import MODE_STEPS, estimate_key
+
+    for tonic, mode in ((0, "ionian"), (2, "dorian"), (9, "aeolian"), (7, "mixolydian")):
+        hist = np.zeros(12)
+        for s in MODE_STEPS[mode]:
+            hist[(tonic + s) % 12] += 1.0
+        hist[tonic] += 3.0  # the tonic and its fifth stressed, as a tune does
+        hist[(tonic + 7) % 12] += 1.5
+        assert estimate_key(hist, first_bass=tonic) == (tonic, mode)
+    with pytest.raises(MusicGPTError):
+        estimate_key(np.zeros(12))

@@ -18,7 +18,7 @@ from musicgpt.config import (
 )
 from musicgpt.errors import MusicGPTError
 
-EVAL_OPTIONS = ("pieces", "header_bars", "bars", "samples", "split", "seed")
+EVAL_OPTIONS = ("pieces", "header_bars", "bars", "samples", "split", "seed", "infer_key", "free")
 SAMPLING = ("temperature", "top_k", "top_p")  # as `continue` samples
 
 
@@ -123,7 +123,8 @@ def cmd_evaluate_continuation(args: argparse.Namespace) -> int:
         print(f"{label:<26}" + "".join(f"{c:>22}" for c in cells))
     if "adherence" in report:
         a = report["adherence"]
-        print(f"mode adherence on {a['headers']} one-voice {args.adherence} headers "
+        how = "told only (--free)" if cfg.free else "held to the mode's scale, ending on the tonic"
+        print(f"mode adherence on {a['headers']} one-voice {args.adherence} headers, {how} "
               "(share both judges hear; rule / classifier alone):")
         for m, v in a["per_mode"].items():
             print(f"  {m:<11} {v['both']:.2f}  ({v['rule']:.2f} / {v['classifier']:.2f})")

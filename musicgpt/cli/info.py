@@ -71,13 +71,15 @@ def cmd_info(args: argparse.Namespace) -> int:
                                                "each is optional)" if drop else "") + ":")
     print(f"  --style    {' '.join(c['style']) or '(none)'}")
     print(f"  --mode     {' '.join(c['mode']) or '(none)'}")
-    print(f"  --key      {' '.join(c['key']) or '(none: this model has no tonic tokens)'}")
+    print(f"  --key      {' '.join(c['key']) or '(no tonic tokens: a key is only held, not told)'}")
+    print("             a --mode or --key is held unless --free: new notes in its scale, the last "
+          "on its tonic")
     print(f"  --voices   {c['voices']}")
     print(f"  meter      {c['meter']}")
     print(f"  --length   {c['length']}")
     m = d["saved_metrics"]
     if m and "bits_per_note" in m:
-        print(f"{d['saved_metrics_split'] + ' split':<13}{m['bits_per_note']:.3f} bits/note, "
+        print(f"{d['saved_metrics_split'] + ' split':<12} {m['bits_per_note']:.3f} bits/note, "
               f"{m['bits_per_token']:.3f} bits/token at the kept step (`musicgpt evaluate` gives "
               "the test figures)")
     return 0

@@ -90,9 +90,15 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=argparse.SUPPRESS,
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
-    p.add_argument("--mode", help="mode control token: ionian, dorian, ..., aeolian")
-    p.add_argument("--key", metavar="TONIC", help="tonic control token, e.g. D, F#, Bb (with --mode, "
-                   "a key such as D dorian); models made since #14 (see `musicgpt info`)")
+    p.add_argument("--mode", help="continue in this mode (ionian, dorian, phrygian, lydian, "
+                   "mixolydian, aeolian, locrian; major and minor too), on the header's tonic "
+                   "unless --key names one")
+    p.add_argument("--key", metavar="KEY", help="continue in this key: a tonic (D, F#, Bb; the mode "
+                   "then fits the header) or a tonic and mode (\"D dorian\", \"A minor\")")
+    p.add_argument("--free", action="store_true",
+                   help="with --mode/--key, only tell the model the key (its control tokens) "
+                   "instead of also holding the new notes to the key's scale and ending on its "
+                   "tonic; without them the header's own key is inferred and told, never held")
     p.add_argument("--voices", type=whole_number(1, "at least one voice"), metavar="N",
                    help="continue in N voices, the header's first (e.g. --voices 4 harmonises a "
                    "one-voice theme; at most 8); default: the header's own voices")
@@ -100,6 +106,38 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render", action="store_true",
                    help="also write each output's audio (.wav), piano roll (.png) and score (.musicxml)")
     p.set_defaults(func=cmd_continue)
+
+
+KEY_WORDS = {"major": "ionian", "minor": "aeolian"}
+
+
+def parse_key(key: str | None, mode: str | None) -> tuple[str | None, str | None]:
+    """--key and --mode -> (tonic, mode): 'D', 'D dorian', 'A minor', 'Bb major'; the words
+    major and minor mean ionian and aeolian."""
+    from musicgpt.config import MODES
+    from musicgpt.theory import PITCH_CLASSES, pitch_class
+
+    def mode_name(word: str) -> str:
+        word = KEY_WORDS.get(word.lower(), word.lower())
+        if word not in MODES[:7]:
+            raise MusicGPTError(f"unknown mode {word!r}: use one of {', '.join(MODES[:7])}, "
+                                "major or minor")
+        return word
+
+    mode = mode_name(mode) if mode else None
+    if not key:
+        return None, mode
+    parts = key.split()
+    if len(parts) > 2:
+        raise MusicGPTError(f"bad --key {key!r}: write a tonic (D, F#, Bb) or a tonic and a mode "
+                            "(\"D dorian\")")
+    tonic = PITCH_CLASSES[pitch_class(parts[0])]
+    if len(parts) == 2:
+        named = mode_name(parts[1])
+        if mode and named != mode:
+            raise MusicGPTError(f"--key {key!r} and --mode {mode} disagree; give the mode once")
+        mode = named
+    return tonic, mode
 
 
 def parse_length(text: str) -> tuple[int | None, int]:
@@ -154,7 +192,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     import torch
 
     from musicgpt.atomic import write_text_atomic
-    from musicgpt.continuation import continue_score, load_prompt
+    from musicgpt.continuation import FINAL_TRIES, continue_score, load_prompt
     from musicgpt.lm import load_model
     from musicgpt.scores import MIDI_SUFFIXES, write_midi
 
@@ -178,15 +216,18 @@ def cmd_continue(args: argparse.Namespace) -> int:
     model, tok, meta = load_model(model_path)
     scfg = config_from(args, SampleConfig, SAMPLE_OPTIONS, max_new_tokens=max_tokens)
     gen = torch.Generator().manual_seed(args.seed)
+    tonic, mode = parse_key(args.key, args.mode)
     for k in range(args.samples):
         result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
-                                mode=args.mode, voices=args.voices, tonic=args.key,
-                                generator=gen)
+                                mode=mode, voices=args.voices, tonic=tonic,
+                                keep_key=not args.free, generator=gen)
         path = outputs[k][0]
         written = result.continuation if args.only_continuation else result.score
         record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
                   "model": str(model_path), "style": args.style, "mode": args.mode,
-                  "voices": args.voices, "key": args.key,
+                  "voices": args.voices, "key": args.key, "free": args.free,
+                  "key_used": result.key_name or None, "key_source": result.key_source or None,
+                  "key_kept": result.key_kept, "final_on_tonic": result.final_on_tonic,
                   "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
                   "new_tokens": result.new_tokens, "new_bars": result.new_bars,
                   "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}
@@ -195,6 +236,13 @@ def cmd_continue(args: argparse.Namespace) -> int:
         made = "" if result.new_bars is None else f"{result.new_bars} new bars, "
         print(f"wrote {path} ({made}{result.new_tokens} new tokens, "
               f"{result.continuation.note_num()} new notes, grammar errors {result.error_rate:.3f})")
+        if k == 0 and result.key:
+            how = ("held to its scale, ending on its tonic" if result.key_kept
+                   else "told to the model, not held")
+            print(f"  key: {result.key_name} ({result.key_source}; {how})")
+        if result.final_on_tonic is False:
+            print(f"musicgpt: note: sample {k + 1} does not end on {result.key[0]} "
+                  f"({FINAL_TRIES} tries of its last bar)", file=sys.stderr)
         if bars is not None and result.new_bars is not None and result.new_bars < bars:
             print(f"musicgpt: note: only {result.new_bars} of the {bars} bars asked for: sampling "
                   f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)

@@ -201,6 +201,7 @@ def evaluate_continuations(model: torch.nn.Module, tok, corpus: str, cfg: Contin
             for k in range(cfg.samples):
                 t0 = time.perf_counter()
                 result = continue_score(model, tok, header, sample_cfg=scfg, bars=cfg.bars,
+                                        infer_key=cfg.infer_key,
                                         generator=_generator(cfg, row["id"], k))
                 figures = sample_figures(row, score, ticks, result, cfg, index)
                 figures.update(piece=row["id"], corpus=name, sample=k,
@@ -241,6 +242,7 @@ def mode_adherence(model: torch.nn.Module, tok, corpus: str, cfg: ContinuationEv
         outputs = {}
         for m in modes:
             result = continue_score(model, tok, header, sample_cfg=scfg, bars=cfg.bars, mode=m,
+                                    keep_key=not cfg.free,
                                     generator=_generator(cfg, row["id"], "mode"))
             new = result.continuation
             outputs[m] = tuple(sorted((n.time, n.duration, n.pitch) for t in new.tracks for n in t.notes))
