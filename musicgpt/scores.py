@@ -13,7 +13,7 @@ from typing import Any
 
 import symusic
 
-from musicgpt.atomic import atomic_path
+from musicgpt.atomic import write_bytes_atomic
 from musicgpt.config import VOICE_PROGRAMS
 from musicgpt.errors import MusicGPTError
 from musicgpt.theory import TICKS_PER_QUARTER, VELOCITY
@@ -297,6 +297,6 @@ def first_bars(score: symusic.Score, bars: int) -> symusic.Score:
 
 
 def write_midi(score: symusic.Score, path: str | Path) -> None:
-    """Write a standard MIDI file atomically."""
-    with atomic_path(path) as tmp:
-        score.dump_midi(str(tmp))
+    """Write a standard MIDI file atomically (the bytes are made in memory first, so a full disk
+    is noticed: symusic's own file writer does not report one)."""
+    write_bytes_atomic(path, score.dumps_midi())

@@ -44,3 +44,44 @@ def test_write_errors_name_the_target_not_a_temporary_file(tmp_path):
     assert "afile is a file" in str(e.value) and ".tmp" not in str(e.value)
     assert isinstance(e.value, OSError)  # callers that tolerate a failed write still catch it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def _run_with_file_size_limit(args: list[str], cwd, limit: int):
+    """Run `python -m musicgpt ARGS` where no file may grow past `limit` bytes: writes beyond it
+    fail as they would on a full disk (EFBIG instead of ENOSPC), through the real libraries."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "musicgpt", *args], cwd=cwd, preexec_fn=limit_files,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+
+
+@pytest.mark.slow
+def test_a_midi_that_does_not_fit_on_the_disk_is_an_error_and_the_old_file_stays(tmp_path):
+    from pathlib import Path
+
+    chorale = Path(__file__).parent / "fixtures" / "golden" / "src" / "chorales" / "bwv66.6.mxl"
+    good = tmp_path / "out.mid"
+    good.write_bytes(b"MThd-the-user's-good-file")
+    # 24 new bars of four voices come to about 5 KB of MIDI; the model's tokenizer file is 3 KB
+    done = _run_with_file_size_limit(["continue", str(chorale), "--bars", "4", "--length", "24bars",
+                                      "--seed", "2", "--out", str(good)], tmp_path, limit=3500)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [f"musicgpt: error: cannot write {good}: File too large"]
+    assert "wrote" not in done.stdout
+    assert good.read_bytes() == b"MThd-the-user's-good-file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mid"]  # no temporary file left
+
+
+def test_write_bytes_atomic_checks_what_reached_the_disk(tmp_path):
+    from musicgpt.atomic import write_bytes_atomic
+
+    write_bytes_atomic(tmp_path / "a.bin", b"\x00\x01" * 1000)
+    assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01" * 1000

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # disk full, permission denied, ...: the system's words suffice
-        print(f"musicgpt: error: {exc}", file=sys.stderr)
+        logging.getLogger("musicgpt").info("where it failed (-v):", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc) else ""
+        print(f"musicgpt: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("musicgpt: interrupted", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import symusic
 
-from musicgpt.atomic import atomic_path
+from musicgpt.atomic import write_bytes_atomic
 from musicgpt.errors import MusicGPTError
 
 # one colour per track, in track order (blue, red, green, orange, purple, ...); the MIDI that
@@ -100,5 +100,4 @@ def encode_png(img: np.ndarray) -> bytes:
 
 
 def write_png(img: np.ndarray, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(encode_png(img))
+    write_bytes_atomic(path, encode_png(img))

@@ -23,7 +23,7 @@ def to_music21(score: symusic.Score):
 
     with tempfile.TemporaryDirectory() as d:
         mid = Path(d) / "score.mid"
-        score.dump_midi(str(mid))
+        mid.write_bytes(score.dumps_midi())  # raises on a full disk, as dump_midi does not
         try:
             m21 = converter.parse(str(mid), format="midi", forceSource=True)
         except Exception as exc:  # music21 raises many types on MIDI it cannot notate
