@@ -7,25 +7,32 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import symusic
 import torch
 
-from musicgpt.config import VOICE_PROGRAMS, SampleConfig
+from musicgpt.config import SampleConfig
 from musicgpt.errors import MusicGPTError
 from musicgpt.notestring import looks_like_notes, parse_notes
 from musicgpt.sampling import sample
 from musicgpt.scores import SCORE_SUFFIXES, first_bars, load_score, normalize
-from musicgpt.theory import (
-    MODE_SCALES,
-    PITCH_CLASSES,
-    VELOCITY,
-    best_scale,
-    pc_histogram,
-    pitch_class,
-    scale_fits,
-    score_key,
+from musicgpt.steering import (
+    BODY_TRIES,
+    FINAL_TRIES,
+    last_bass_pc,
+    mode_bias,
+    model_key_finder,
+    no_end_before,
+    pitch_classes,
+    plain_mask,
+    resolve_key,
+    scale_mask,
+    sounds_mode,
+    texture_mask,
+    voice_programs,
+    voices_enter,
+    within,
 )
+from musicgpt.theory import VELOCITY, pitch_class
 from musicgpt.tokens.state import silent_bars
 from musicgpt.tokens.tokenizer import MusicTokenizer
 
@@ -118,7 +125,7 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
                    sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
                    mode: str | None = None, voices: int | None = None, tonic: str | None = None,
                    keep_key: bool = True, infer_key: bool = True,
-                   generator: torch.Generator | None = None) -> Continuation:
+                   generator: torch.Generator | None = None, key_finder=None) -> Continuation:
     """Sample a continuation of `prompt`; with `bars`, stop after that many new bars.
 
     The continuation keeps the header's texture and meter: it plays in the header's voices
@@ -126,12 +133,14 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     writes no time signature the header does not have. A model with a voices control token is
     also told that number (the header's own when `voices` is None).
 
-    The key: a requested `mode` and/or `tonic` is completed from the header (theory.score_key)
+    The key: a requested `mode` and/or `tonic` is completed from the header (resolve_key)
     and told to the model through its control tokens; with `keep_key` (the default) the new
     notes are also held to that key's scale and, with `bars`, the last bar is drawn again (up to
-    FINAL_TRIES times) until its last, lowest note is the tonic. With neither given, the header's
-    own inferred key is told to the model as control tokens (not with `infer_key` False), and
-    nothing is held."""
+    FINAL_TRIES times) until its last, lowest note is the tonic and the new notes are heard in the
+    mode (theory.sounds_mode: a dorian line sounds its major sixth and its minor third or
+    seventh), which the bars before it are drawn up to BODY_TRIES times to do. With
+    neither given, the header's own inferred key is told to the model as control tokens (not
+    with `infer_key` False), and nothing is held."""
     context = model.cfg.context
     header_ids = tok.encode(prompt)
     if not header_ids:
@@ -139,7 +148,7 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     if mode and tok.modes and mode not in tok.modes:
         tok.mode_id(mode)  # raises, naming the modes the model knows
     requested = bool(mode or tonic)
-    key = resolve_key(prompt, mode, tonic)
+    key = resolve_key(prompt, mode, tonic, key_finder or model_key_finder(model, tok))
     keep = keep_key and requested
     told = requested or infer_key
     tonic_token = key[0] if told and tok.tonics else None
@@ -157,19 +166,23 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     grammar = tok.grammar()
     if grammar is not None:  # no fully silent new bar, unless the header has one
         grammar.fill_bars = silent_bars(header_ids, tok.tables) == 0
-    mask_fn = grammar.allowed if grammar is not None else _plain_mask(tok)
+    mask_fn = grammar.allowed if grammar is not None else plain_mask(tok)
     if not tok.uses_bpe:
-        mask_fn = _within(mask_fn, texture_mask(tok, header_ids, voices))
+        mask_fn = within(mask_fn, texture_mask(tok, header_ids, voices))
+        if voices is not None and voices > sounding:  # the added voices enter at the first onset
+            mask_fn = voices_enter(mask_fn, tok, voice_programs(tok, header_ids, voices), len(prefix))
         if keep:
-            mask_fn = _within(mask_fn, scale_mask(tok, pitch_class(key[0]), key[1]))
+            mask_fn = within(mask_fn, scale_mask(tok, pitch_class(key[0]), key[1]))
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and
     # sampling stops at the next bar line. The model may not end the piece before the last of
     # those bars has begun: a header that is a whole piece would otherwise get nothing added.
     stop_fn = None if bars is None else (lambda new: new.count(bar_id) > bars)
     if bars is not None:
-        mask_fn = _no_end_before(mask_fn, tok.eos_id, bar_id, bars, len(prefix))
+        mask_fn = no_end_before(mask_fn, tok.eos_id, bar_id, bars, len(prefix))
 
     device = next(model.parameters()).device
+    bias_fn = (mode_bias(tok, pitch_class(key[0]), key[1], len(prefix))
+               if keep and not tok.uses_bpe else (lambda ids: None))
 
     def draw(ids: list[int], budget: int, stop) -> list[int]:
         head, window, fn = [], ids, mask_fn
@@ -178,22 +191,34 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
             fn = lambda x: mask_fn(head + x)  # noqa: E731
         return sample(model, window, max_new_tokens=budget, temperature=sample_cfg.temperature,
                       top_k=sample_cfg.top_k, top_p=sample_cfg.top_p, generator=generator,
-                      logits_mask_fn=fn, stop_ids=(tok.eos_id,), stop_fn=stop, device=device)
+                      logits_mask_fn=fn, stop_ids=(tok.eos_id,), stop_fn=stop, device=device,
+                      logits_bias_fn=bias_fn if not head else (lambda x: bias_fn(head + x)))
 
     final_on_tonic = None
     if keep and bars is not None and bars >= 1 and not tok.uses_bpe:
         # all but the last bar, then the last bar until it ends on the tonic
-        new = draw(prefix, sample_cfg.max_new_tokens, lambda new: new.count(bar_id) >= bars)
+        tonic_pc = pitch_class(key[0])
+        for _ in range(BODY_TRIES if bars > 1 else 1):
+            new = draw(prefix, sample_cfg.max_new_tokens, lambda new: new.count(bar_id) >= bars)
+            if sounds_mode(pitch_classes(tok, new), tonic_pc, key[1]):
+                break
         if new and new[-1] == bar_id:
             budget = max(sample_cfg.max_new_tokens - len(new), 1)
-            tries = []
+            heard = pitch_classes(tok, new)
+
+            def merit(last: list[int]) -> tuple[bool, bool]:  # (ends on the tonic, heard in the mode)
+                return (last_bass_pc(tok, last) == tonic_pc,
+                        sounds_mode(heard | pitch_classes(tok, last), tonic_pc, key[1]))
+
+            best = None
             for _ in range(FINAL_TRIES):
                 last = draw(prefix + new, budget, lambda new: new.count(bar_id) >= 1)
-                tries.append(last)
-                if last_bass_pc(tok, last) == pitch_class(key[0]):
+                if best is None or merit(last) > merit(best):
+                    best = last
+                if all(merit(best)):
                     break
-            final_on_tonic = last_bass_pc(tok, tries[-1]) == pitch_class(key[0])
-            new = new + tries[-1]
+            final_on_tonic = merit(best)[0]
+            new = new + best
     else:
         new = draw(prefix, sample_cfg.max_new_tokens, stop_fn)
     if bars is not None and new.count(bar_id) > bars:
@@ -215,117 +240,3 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
               else "inferred from the header" if infer_key else "")
     return Continuation(full, only, len(prefix), len(new), error_rate, new_bars,
                         key if told else None, source, keep, final_on_tonic)
-
-
-FINAL_TRIES = 8  # draws of the last bar when a kept key asks it to end on the tonic
-
-
-def resolve_key(prompt: symusic.Score, mode: str | None, tonic: str | None) -> tuple[str, str]:
-    """(tonic name, mode): what was asked, the rest inferred from the prompt's notes. A given
-    mode alone goes on the header's tonic (D major asked for aeolian: D aeolian); a given tonic
-    alone gets the mode that fits the header best on it."""
-    if tonic:
-        tonic = PITCH_CLASSES[pitch_class(tonic)]
-        if mode:
-            return tonic, mode
-        return tonic, best_scale(scale_fits(pc_histogram(prompt), pitch_class(tonic)))
-    t, m = score_key(prompt)
-    return PITCH_CLASSES[t], mode or m
-
-
-def scale_mask(tok: MusicTokenizer, tonic: int, mode: str) -> torch.Tensor:
-    """(vocab_size,) bool: False for the Pitch tokens outside `mode`'s scale on `tonic`."""
-    if mode not in MODE_SCALES:
-        raise MusicGPTError(f"no scale for mode {mode!r}; a kept key needs one of "
-                            f"{', '.join(MODE_SCALES)}")
-    pitch = tok.tables.pitch
-    scale = np.array(sorted((tonic + s) % 12 for s in MODE_SCALES[mode]))
-    keep = torch.ones(tok.vocab_size, dtype=torch.bool)
-    keep[torch.from_numpy((pitch >= 0) & ~np.isin(pitch % 12, scale))] = False
-    return keep
-
-
-def last_bass_pc(tok: MusicTokenizer, ids: list[int]) -> int | None:
-    """Pitch class of the lowest note at the last onset written in `ids` (REMI ids), or None."""
-    tables = tok.tables
-    onset, bars, pitches = None, 0, []
-    where = None
-    for i in ids:
-        kind = tables.type[i]
-        if kind == "Bar":
-            bars += 1
-        elif kind == "Position":
-            where = (bars, int(tables.position[i]))
-        elif kind == "Pitch" and where is not None:
-            if where != onset:
-                onset, pitches = where, []
-            pitches.append(int(tables.pitch[i]))
-    return min(pitches) % 12 if pitches else None
-
-
-MAX_VOICES = len(VOICE_PROGRAMS)
-
-
-def texture_mask(tok: MusicTokenizer, header_ids: list[int], voices: int | None = None) -> torch.Tensor:
-    """(vocab_size,) bool: False for the Program tokens of voices the continuation may not use
-    and for the time signatures the header does not have; True for every other id.
-
-    The voices are the header's own (`voices` None), or `voices` of them: the header's first,
-    then the unused voice programs in order (no BPE: merged ids hide their Program tokens)."""
-    tables = tok.tables
-    program, kind = tables.program, tables.type
-    in_header = {int(program[i]) for i in header_ids if program[i] >= 0}
-    if voices is not None:
-        if not 1 <= voices <= MAX_VOICES:
-            raise MusicGPTError(f"`voices` must be 1 to {MAX_VOICES}, not {voices}")
-        order = sorted(in_header, key=_voice_rank) + [p for p in VOICE_PROGRAMS if p not in in_header]
-        in_header = set(order[:voices])
-    keep = torch.ones(tok.vocab_size, dtype=torch.bool)
-    if in_header:
-        keep[torch.from_numpy((program >= 0) & ~np.isin(program, sorted(in_header)))] = False
-    meters = {i for i in header_ids if kind[i] == "TimeSig"}
-    if meters:
-        for i in tables.ids_of("TimeSig"):
-            keep[int(i)] = int(i) in meters
-    return keep
-
-
-def _voice_rank(program: int) -> int:
-    return VOICE_PROGRAMS.index(program) if program in VOICE_PROGRAMS else MAX_VOICES + program
-
-
-def _within(mask_fn, keep: torch.Tensor):
-    """`mask_fn` narrowed to `keep`, unless that would leave nothing to sample."""
-
-    def allowed(ids: list[int]) -> torch.Tensor:
-        mask = mask_fn(ids)
-        narrowed = mask & keep
-        return narrowed if bool(narrowed.any()) else mask
-
-    return allowed
-
-
-def _no_end_before(mask_fn, eos_id: int, bar_id: int, bars: int, start: int):
-    """`mask_fn` with the end token forbidden until `bars` bar lines follow position `start`
-    (unless nothing else would be allowed)."""
-
-    def allowed(ids: list[int]) -> torch.Tensor:
-        mask = mask_fn(ids)
-        if ids[start:].count(bar_id) < bars and bool(mask[eos_id]):
-            mask = mask.clone()
-            mask[eos_id] = False
-            if not mask.any():
-                mask[eos_id] = True
-        return mask
-
-    return allowed
-
-
-def _plain_mask(tok: MusicTokenizer):
-    """Without a grammar: never sample control or framing tokens."""
-    allowed = torch.ones(tok.vocab_size, dtype=torch.bool)
-    allowed[tok.base_size :] = False
-    for name in ("PAD_None", "BOS_None", "MASK_None"):
-        if name in tok.base.vocab:
-            allowed[tok.base.vocab[name]] = False
-    return lambda prefix: allowed

@@ -87,4 +87,5 @@ def load_model(path: str | Path | None = None, device: str = "cpu"
     model, meta, _ = load_checkpoint(path, device=device)
     if "tokenizer" not in meta:
         raise MusicGPTError(f"{path} holds no tokenizer; is it a musicgpt language model?")
+    model.checkpoint_path = path  # where continuation finds the key head stored beside the body
     return model, MusicTokenizer.from_dict(meta["tokenizer"]), meta

@@ -45,11 +45,14 @@ def sample(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, temperatu
            use_cache: bool = True,
            logits_mask_fn: Callable[[list[int]], torch.Tensor] | None = None,
            stop_ids: Sequence[int] = (), stop_fn: Callable[[list[int]], bool] | None = None,
-           device: torch.device | str | None = None) -> list[int]:
+           device: torch.device | str | None = None,
+           logits_bias_fn: Callable[[list[int]], torch.Tensor | None] | None = None) -> list[int]:
     """Continue `prompt_ids` by up to `max_new_tokens` tokens; return only the new ones.
 
     `logits_mask_fn(prefix)` gives a (vocab,) bool tensor of the tokens allowed after the whole
-    sequence so far; it applies before temperature, top-k and top-p. Temperature 0 is greedy.
+    sequence so far; it applies before temperature, top-k and top-p. `logits_bias_fn(prefix)`,
+    likewise, gives a (vocab,) float tensor added to the logits (or None: no bias). Temperature 0
+    is greedy.
     Stops after a token in `stop_ids` (returned too) or when `stop_fn(new_tokens)` is true.
     A sequence that outgrows the context keeps its last `context // 2` tokens and goes on; with
     the cache those are re-run once, so each token costs one cached step on average.
@@ -85,6 +88,10 @@ def sample(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, temperatu
                     raise MusicGPTError(f"the token mask allows nothing after {len(ids)} tokens; "
                                         "the grammar has no way to go on")
                 logits = logits.masked_fill(~allowed, float("-inf"))
+            if logits_bias_fn is not None:
+                bias = logits_bias_fn(ids)
+                if bias is not None:
+                    logits = logits + bias.to(device=logits.device, dtype=logits.dtype)
             if temperature <= 0:
                 token = int(torch.argmax(logits))
             else:

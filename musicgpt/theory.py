@@ -36,6 +36,17 @@ MAJOR_THIRD: frozenset[str] = frozenset(m for m, s in MODE_STEPS.items() if 4 in
 PREFERENCE: tuple[str, ...] = ("ionian", "aeolian", "dorian", "mixolydian", "phrygian", "lydian", "locrian")
 
 
+def sounds_mode(pcs: set[int], tonic: int, mode: str) -> bool:
+    """Whether notes of these pitch classes, ending on `tonic`, are heard in `mode` rather than in a
+    commoner one (PREFERENCE) on the same final: each commoner mode's scale leaves one of them out.
+    A dorian line needs its major sixth (else it is aeolian) and a minor third or seventh (else it
+    is ionian); a line with no third at all is heard as ionian. The final-note + scale rule's
+    verdict on a line kept inside `mode`'s scale."""
+    rel = {(p - tonic) % 12 for p in pcs}
+    commoner = PREFERENCE[: PREFERENCE.index(mode)] if mode in PREFERENCE else ()
+    return all(not rel <= MODE_SCALES[m] for m in commoner)
+
+
 def pitch_class(name: str) -> int:
     """Pitch class of a spelled name: 'D', 'F#', 'Bb', 'E-' (music21's flat), 'c' -> 0..11."""
     text = name.strip()

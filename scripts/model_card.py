@@ -1,11 +1,14 @@
 """Install a trained run as the shipped model and write its model card from measured figures.
 
-    python scripts/model_card.py --run runs/default --lm-corpus bach-chorales --clf-corpus all \
+    python scripts/model_card.py --run runs/default --lm-corpus all --clf-corpus all \
         --install musicgpt/weights/default.pt
 
-Copies RUN/clf/classifier.pt (LM body + heads; falls back to RUN/lm/best.pt stored in fp16) to
+    python scripts/model_card.py --refresh --lm-corpus all --install musicgpt/weights/default.pt
+
+The first copies RUN/clf/classifier.pt (LM body + heads; falls back to RUN/lm/best.pt stored in fp16) to
 --install, evaluates it on the LM corpus's test split beside n-gram baselines, and writes
-MODEL_CARD.md and eval.json beside it.
+MODEL_CARD.md and eval.json beside it, quoting --per-corpus (scripts/per_corpus.py's JSON) when
+it exists. The second rewrites only the card's per-corpus and limits sections.
 """
 
 from __future__ import annotations
@@ -81,15 +84,87 @@ def _bench_lines(bench: dict, path: Path) -> list[str]:
     return out
 
 
+def _per_corpus_lines(data: dict, path: Path) -> list[str]:
+    """Test bits/note on each corpus beside its own KN-8, quoted from scripts/per_corpus.py's JSON
+    (the first model listed is the shipped one; others, e.g. the model it replaced, beside it)."""
+    res, meta = data["results"], data["meta"]
+    names = list(next(iter(res.values())).keys()) if res else []
+    labels = meta.get("labels", {})
+    head = "| corpus | test pieces | " + " | ".join(
+        f"{labels.get(n, n)} | ratio to KN" for n in names) + f" | KN-{meta.get('kn_order', 8)} |"
+    out = [f"## Per corpus (`{path}`, {meta.get('date')})", "",
+           "Test bits/note without control tokens (the figure comparable with the n-gram), beside a "
+           f"modified Kneser-Ney {meta.get('kn_order', 8)}-gram fitted on that corpus's own train split "
+           "with the same tokens:", "", head, "|---|---|" + "---|---|" * len(names) + "---|"]
+    for corpus, row in res.items():
+        first = next(iter(row.values()))
+        kn = first.get("kn_bits_per_note")
+        cells = []
+        for n in names:
+            r = row.get(n, {})
+            ratio = r.get("ratio_to_kn")
+            cells += [f"{r['bits_per_note']:.3f}" if "bits_per_note" in r else "-",
+                      f"{ratio:.3f}" if ratio is not None else "-"]
+        out.append(f"| {corpus} | {first.get('test_pieces')} | " + " | ".join(cells)
+                   + (f" | {kn:.3f} |" if kn else " | not fitted |"))
+    commands = meta.get("commands") or [meta.get("command")]
+    out += ["", "Command" + ("s" if len(commands) > 1 else "") + ": "
+            + "; ".join(f"`{c}`" for c in commands) + "."]
+    return out
+
+
+def _limits_lines(lm_corpus: str, per_corpus: dict | None) -> list[str]:
+    lines = ["## Limits"]
+    if lm_corpus == "bach-chorales":
+        lines.append("- Trained on a few hundred Baroque chorales: expect chorale-like continuations "
+                     "whatever the prompt's style (a continuation keeps the header's voices and meter, "
+                     "and leaves no bar silent, but the voice-leading is a chorale's).")
+    else:
+        lines.append(f"- One small body (this file) for every style in `{lm_corpus}`, trained for about one "
+                     "pass over it on a CPU; the validation loss was still falling when training stopped, "
+                     "so a longer run or a larger model would do better (docs/benchmarks.md).")
+        if per_corpus:
+            res = per_corpus["results"]
+            pieces = {c: next(iter(r.values())).get("test_pieces", 99) for c, r in res.items()}
+            small = [f"{c} ({n})" for c, n in pieces.items() if n < 15]
+            if small:
+                lines.append("- Few test pieces in " + ", ".join(small) + ": those figures are rough.")
+        lines.append("- A requested mode or key is held by the sampler (the scale, the final on the tonic, "
+                     "the mode's characteristic degree), not by the model alone; with `--free` the mode "
+                     "token only steers, much less (docs/benchmarks.md, mode adherence).")
+    lines += ["- Continuations are sampled; set `--seed` to repeat one.", ""]
+    return lines
+
+
+def refresh(card: Path, lm_corpus: str, per_corpus: Path | None) -> None:
+    """Rewrite only the per-corpus and limits sections of an existing card (when the run folder
+    that wrote the rest is gone, or the per-corpus figures were measured after it)."""
+    text = card.read_text()
+    cut = min((i for i in (text.find("## Per corpus"), text.find("## Limits")) if i >= 0), default=len(text))
+    data = json.loads(per_corpus.read_text()) if per_corpus and per_corpus.exists() else None
+    tail = ([*_per_corpus_lines(data, per_corpus), ""] if data else []) + _limits_lines(lm_corpus, data)
+    write_text_atomic(card, text[:cut] + "\n".join(tail))
+    print(f"refreshed {card}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--run", type=Path, help="the run folder train_default.sh wrote (not with --refresh)")
     ap.add_argument("--lm-corpus", required=True)
     ap.add_argument("--clf-corpus", default="all")
     ap.add_argument("--install", type=Path, required=True)
     ap.add_argument("--bench", type=Path, default=Path("docs/bench_vs_hf-1200.json"),
                     help="scripts/bench_vs_hf.py results to quote beside the model's own figures")
+    ap.add_argument("--per-corpus", type=Path, default=Path("docs/per_corpus.json"),
+                    help="scripts/per_corpus.py results to quote (skipped if the file is missing)")
+    ap.add_argument("--refresh", action="store_true",
+                    help="only rewrite the per-corpus and limits sections of the installed model's card")
     args = ap.parse_args()
+    if args.refresh:
+        refresh(args.install.with_name("MODEL_CARD.md"), args.lm_corpus, args.per_corpus)
+        return
+    if args.run is None:
+        ap.error("--run RUN_DIR is needed to install a run (or --refresh to rewrite the card's tail)")
 
     clf = args.run / "clf" / "classifier.pt"
     if clf.exists():
@@ -190,13 +265,10 @@ def main() -> None:
         if "test" in clf_metrics:
             lines += ["", f"Test split of `{args.clf_corpus}` (`{args.run}/clf/metrics.json`, confusion "
                       "matrices there):", "", *_classifier_lines(clf_metrics["test"])]
-    lines += ["", "## Limits"]
-    if args.lm_corpus == "bach-chorales":
-        lines.append("- Trained on a few hundred Baroque chorales: expect chorale-like continuations "
-                     "whatever the prompt's style (a continuation keeps the header's voices and meter, "
-                     "and leaves no bar silent, but the voice-leading is a chorale's).")
-    lines += [
-              "- Continuations are sampled; set `--seed` to repeat one.", ""]
+    pc = json.loads(args.per_corpus.read_text()) if args.per_corpus and args.per_corpus.exists() else None
+    if pc:
+        lines += ["", *_per_corpus_lines(pc, args.per_corpus)]
+    lines += ["", *_limits_lines(args.lm_corpus, pc)]
     write_text_atomic(args.install.with_name("MODEL_CARD.md"), "\n".join(lines))
     print(f"installed {args.install} ({size_mb:.1f} MB); bits/note {t['bits_per_note']:.3f} vs "
           f"{ev['best_ngram']} {best['bits_per_note']:.3f} (ratio {ev['ratio_to_best_ngram']:.3f})")

@@ -29,6 +29,8 @@ from musicgpt.lm import load_model
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", required=True, help="a checkpoint (repeatable)")
+    ap.add_argument("--label", action="append", default=[],
+                    help="a name for each --model in the tables, in the same order (default: its path)")
     ap.add_argument("--corpus", nargs="+", required=True, help="built corpora to score on")
     ap.add_argument("--order", type=int, default=8, help="Kneser-Ney order")
     ap.add_argument("--kn-max-tokens", type=int, default=0, help="skip the n-gram on corpora whose "
@@ -36,6 +38,8 @@ def main() -> None:
                     "8-grams takes long); 0: never skip")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
+    if len(args.label) > len(args.model):
+        ap.error("more --label than --model")
     results: dict[str, dict] = {}
     models = {str(p): load_model(p) for p in args.model}
     kn_cache: dict[tuple[str, str], dict] = {}
@@ -67,9 +71,11 @@ def main() -> None:
     if args.out:
         meta = {"date": str(datetime.date.today()), "machine": f"{platform.machine()}, {platform.node()}",
                 "command": "python scripts/per_corpus.py " + " ".join(
-                    [f"--model {m}" for m in args.model] + ["--corpus", *args.corpus]
+                    [f"--model {m}" for m in args.model] + [f"--label '{lab}'" for lab in args.label]
+                    + ["--corpus", *args.corpus]
                     + [f"--order {args.order}", f"--kn-max-tokens {args.kn_max_tokens}"]),
-                "kn_order": args.order}
+                "kn_order": args.order,
+                "labels": {str(m): lab for m, lab in zip(args.model, args.label)}}
         write_text_atomic(args.out, json.dumps({"meta": meta, "results": results}, indent=2))
 
 

@@ -4,7 +4,8 @@
 #   2. pre-train the language model on the train split of $CORPUS;
 #   3. fit the style and key heads on the pooled hidden states with the body frozen, so
 #      continuation keeps the pre-trained body unchanged (default.pt carries these heads);
-#   4. export fp16 weights into the package and write the model card;
+#   4. score each corpus's test split beside its own Kneser-Ney 8-gram, export fp16 weights into
+#      the package and write the model card;
 #   5. the shipped classifier (classifier.pt, what `musicgpt classify` uses): fine-tune the body
 #      with both heads on crops ($FT_STEPS steps), then refit the key head on whole pieces with
 #      that body frozen, keeping its style head (docs/classification.md says why); only that
@@ -31,8 +32,12 @@ musicgpt corpus build "$CORPUS"
 musicgpt train --corpus "$CORPUS" --out "$RUN/lm" --steps "$STEPS" $LM_FLAGS
 OMP_NUM_THREADS=1 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf" \
     --freeze --passes "$CLF_PASSES" --half --no-key-style-input
+# each corpus's test bits/note beside a Kneser-Ney 8-gram fitted on its own train split (the card quotes it)
+[[ "$CORPUS" == all ]] && PER_CORPUS=${PER_CORPUS:-bach-chorales palestrina monteverdi trecento josquin folk}
+python scripts/per_corpus.py --model "$RUN/lm/best.pt" --label "this model" --corpus ${PER_CORPUS:-$CORPUS} \
+    --out "$RUN/per_corpus.json"
 python scripts/model_card.py --run "$RUN" --lm-corpus "$CORPUS" --clf-corpus "$CLF_CORPUS" \
-    --install musicgpt/weights/default.pt
+    --install musicgpt/weights/default.pt --per-corpus "$RUN/per_corpus.json"
 musicgpt train-classifier --init "$RUN/lm/best.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft" \
     --unfreeze --steps "$FT_STEPS" --no-eval --no-key-style-input
 musicgpt train-classifier --init "$RUN/clf_ft/classifier.pt" --corpus "$CLF_CORPUS" --out "$RUN/clf_ft_key" \

@@ -143,6 +143,32 @@ def load_classifier(path: str | Path | None = None, device: str = "cpu") -> Clas
                       tuple(info["styles"]), dict(info.get("temperature", {})), meta)
 
 
+def header_key_finder(path: str | Path, model: GPT, tok: MusicTokenizer):
+    """A function score -> (tonic pitch class, diatonic mode) that reads a header's key with the
+    key head stored beside `model`'s body in the checkpoint at `path` (the shipped default.pt
+    carries one), sharing that body; None when the checkpoint has no heads. On 4-bar headers of
+    the validation carve it finds the labelled tonic far more often than the profile rule in
+    theory.estimate_key (docs/benchmarks.md)."""
+    _, meta, extra = load_checkpoint(path, device=str(next(model.parameters()).device))
+    info = meta.get("classifier")
+    if not info or not extra.get("heads") or "key_head" not in info:
+        return None
+    heads = Heads(len(info["styles"]), info["key_head"])
+    try:
+        heads.load_state_dict({k: v.float() for k, v in extra["heads"].items()})
+    except RuntimeError:
+        return None
+    clf = Classifier(model, heads.eval(), tok, tuple(info["styles"]), dict(info.get("temperature", {})), meta)
+    diatonic = [i for i, m in enumerate(MODES) if m != "other"]
+
+    def find(score: symusic.Score) -> tuple[int, str]:
+        _, pk = clf.probabilities([clf.encode(score)])
+        tonic = int(np.argmax(pk[0].sum(1)))
+        return tonic, MODES[diatonic[int(np.argmax(pk[0][tonic, diatonic]))]]
+
+    return find
+
+
 def save_classifier(path: Path, clf: Classifier, extra_meta: dict | None = None, half: bool = False) -> None:
     meta = {**clf.meta, **(extra_meta or {})}
     meta["tokenizer"] = clf.tok.to_dict()

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(path: Path) -> dict:
     """The facts `info` prints, as a dict."""
-    from musicgpt.continuation import MAX_VOICES
     from musicgpt.lm import load_model
+    from musicgpt.steering import MAX_VOICES
 
     model, tok, meta = load_model(path)
     cfg = model.cfg
