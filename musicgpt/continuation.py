@@ -74,6 +74,18 @@ class Continuation:
         return f"{self.key[0]} {self.key[1]}" if self.key else ""
 
 
+def held_bars(score: symusic.Score) -> int:
+    """Bars that begin after the bar of the score's last onset and before its last note ends:
+    bars only its held notes sound in."""
+    from miditok.utils import get_bars_ticks
+
+    notes = [(n.time, n.end) for t in score.tracks for n in t.notes]
+    if not notes:
+        return 0
+    last_onset, end = max(t for t, _ in notes), max(e for _, e in notes)
+    return sum(1 for b in get_bars_ticks(score) if last_onset < b < end)
+
+
 def _note_keys(score: symusic.Score, tpq: int) -> Counter:
     scale = tpq / score.ticks_per_quarter
     return Counter((t.program, round(n.time * scale), round(n.duration * scale), n.pitch)
@@ -176,9 +188,13 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
     # with a length in bars: the bar the header ends in is completed, then `bars` more, and
     # sampling stops at the next bar line. The model may not end the piece before the last of
     # those bars has begun: a header that is a whole piece would otherwise get nothing added.
-    stop_fn = None if bars is None else (lambda new: new.count(bar_id) > bars)
+    # bars after the header's last onset that its held notes fill have no bar line in its tokens
+    # (MidiTok writes none after the last event): they are the header's, sampled but not counted
+    held = 0 if bars is None else held_bars(prompt)
+    span = None if bars is None else bars + held
+    stop_fn = None if bars is None else (lambda new: new.count(bar_id) > span)
     if bars is not None:
-        mask_fn = no_end_before(mask_fn, tok.eos_id, bar_id, bars, len(prefix))
+        mask_fn = no_end_before(mask_fn, tok.eos_id, bar_id, span, len(prefix))
 
     device = next(model.parameters()).device
     bias_fn = (mode_bias(tok, pitch_class(key[0]), key[1], len(prefix))
@@ -195,11 +211,11 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
                       logits_bias_fn=bias_fn if not head else (lambda x: bias_fn(head + x)))
 
     final_on_tonic = None
-    if keep and bars is not None and bars >= 1 and not tok.uses_bpe:
+    if keep and bars is not None and span >= 1 and not tok.uses_bpe:
         # all but the last bar, then the last bar until it ends on the tonic
         tonic_pc = pitch_class(key[0])
-        for _ in range(BODY_TRIES if bars > 1 else 1):
-            new = draw(prefix, sample_cfg.max_new_tokens, lambda new: new.count(bar_id) >= bars)
+        for _ in range(BODY_TRIES if span > 1 else 1):
+            new = draw(prefix, sample_cfg.max_new_tokens, lambda new: new.count(bar_id) >= span)
             if sounds_mode(pitch_classes(tok, new), tonic_pc, key[1]):
                 break
         if new and new[-1] == bar_id:
@@ -221,13 +237,13 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
             new = new + best
     else:
         new = draw(prefix, sample_cfg.max_new_tokens, stop_fn)
-    if bars is not None and new.count(bar_id) > bars:
-        new = new[: [i for i, t in enumerate(new) if t == bar_id][bars]]
+    if bars is not None and new.count(bar_id) > span:
+        new = new[: [i for i, t in enumerate(new) if t == bar_id][span]]
     new = [t for t in new if t != tok.eos_id]
     # the new bars in which something sounds (a silent one, possible only after a silent header
     # bar, is not counted)
-    new_bars = None if bars is None else (
-        new.count(bar_id) - silent_bars(prefix + new, tok.tables, after=len(prefix)))
+    new_bars = None if bars is None else max(
+        new.count(bar_id) - silent_bars(prefix + new, tok.tables, after=len(prefix)) - held, 0)
     error_rate = tok.error_rate(header_ids + new)
     decoded_full = tok.decode(header_ids + new)
     decoded_head = tok.decode(header_ids)

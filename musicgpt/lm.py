@@ -84,8 +84,10 @@ def load_model(path: str | Path | None = None, device: str = "cpu"
                ) -> tuple[torch.nn.Module, MusicTokenizer, dict]:
     """Model, tokenizer and metadata from one checkpoint file; by default the shipped model."""
     path = shipped(SHIPPED_MODEL) if path is None else Path(path)
-    model, meta, _ = load_checkpoint(path, device=device)
+    model, meta, extra = load_checkpoint(path, device=device)
     if "tokenizer" not in meta:
         raise MusicGPTError(f"{path} holds no tokenizer; is it a musicgpt language model?")
-    model.checkpoint_path = path  # where continuation finds the key head stored beside the body
+    # heads stored beside the body (the shipped default.pt has them): continuation reads the
+    # header's key with its key head (steering.model_key_finder)
+    model.stored_heads = (meta.get("classifier"), extra.get("heads"))
     return model, MusicTokenizer.from_dict(meta["tokenizer"]), meta

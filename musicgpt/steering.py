@@ -27,18 +27,18 @@ from musicgpt.tokens.tokenizer import MusicTokenizer
 
 # draws of the last bar when a kept key asks it to end on the tonic and, if the bars before were
 # not yet heard in the mode, to make them so (theory.sounds_mode); the best draw is kept
-FINAL_TRIES = 8
+FINAL_TRIES = 16
 BODY_TRIES = 4  # draws of the bars before the last until they are heard in the mode
 
 
 def model_key_finder(model: torch.nn.Module, tok: MusicTokenizer):
     """The key head stored beside `model`'s body in the checkpoint it was loaded from (lm.load_model
-    notes where), as a function score -> (tonic pc, mode), or None; built once per model."""
+    keeps it), as a function score -> (tonic pc, mode), or None; built once per model."""
     if not hasattr(model, "_key_finder"):
         from musicgpt.classifier.classify import header_key_finder
 
-        path = getattr(model, "checkpoint_path", None)
-        model._key_finder = header_key_finder(path, model, tok) if path is not None else None
+        info, state = getattr(model, "stored_heads", (None, None))
+        model._key_finder = header_key_finder(model, tok, info, state)
     return model._key_finder
 
 

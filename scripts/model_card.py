@@ -109,7 +109,8 @@ def _per_corpus_lines(data: dict, path: Path) -> list[str]:
                    + (f" | {kn:.3f} |" if kn else " | not fitted |"))
     commands = meta.get("commands") or [meta.get("command")]
     out += ["", "Command" + ("s" if len(commands) > 1 else "") + ": "
-            + "; ".join(f"`{c}`" for c in commands) + "."]
+            + "; ".join(f"`{c}`" for c in commands)
+            + (f" ({meta['note']})" if meta.get("note") else "") + "."]
     return out
 
 
@@ -129,8 +130,16 @@ def _limits_lines(lm_corpus: str, per_corpus: dict | None) -> list[str]:
             small = [f"{c} ({n})" for c, n in pieces.items() if n < 15]
             if small:
                 lines.append("- Few test pieces in " + ", ".join(small) + ": those figures are rough.")
-        lines.append("- A requested mode or key is held by the sampler (the scale, the final on the tonic, "
-                     "the mode's characteristic degree), not by the model alone; with `--free` the mode "
+            worst = max(res, key=lambda c: next(iter(res[c].values())).get("ratio_to_kn") or 0)
+            ratio = next(iter(res[worst].values())).get("ratio_to_kn")
+            size = {c: next(iter(r.values())).get("train_tokens", 0) for c, r in res.items()}
+            why = (", the largest corpus, which balanced sampling draws less than its size"
+                   if worst == max(size, key=size.get) else "")
+            if ratio:
+                lines.append(f"- It is furthest from its n-gram baseline on {worst} ({ratio:.2f} of KN-8's "
+                             f"bits/note){why}.")
+        lines.append("- A requested mode or key is held by the sampler (the scale, a final on the tonic, "
+                     "the notes that make the mode heard), not by the model alone; with `--free` the mode "
                      "token only steers, much less (docs/benchmarks.md, mode adherence).")
     lines += ["- Continuations are sampled; set `--seed` to repeat one.", ""]
     return lines

@@ -181,3 +181,15 @@ def test_scale_mask_and_last_bass_read_the_tokens(lm):
     assert last_bass_pc(tok, []) is None
     with pytest.raises(MusicGPTError, match="no scale"):
         scale_mask(tok, 0, "other")
+
+
+def test_bars_the_header_only_holds_a_note_through_are_the_headers_not_new_ones(lm):
+    from musicgpt.continuation import held_bars
+
+    prompt = load_prompt("C4:q D4 E4 F4:w")  # F4 starts on beat 4 of bar 1 and sounds through bar 2
+    assert held_bars(prompt) == 1
+    result = _continue(lm, prompt, bars=2, max_new_tokens=300)
+    assert result.new_bars == 2
+    onsets = [n.time for t in result.continuation.tracks for n in t.notes]
+    bar = 4 * prompt.ticks_per_quarter
+    assert max(onsets) >= 3 * bar  # the second new bar is bar 4: bar 2 was the header's

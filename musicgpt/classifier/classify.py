@@ -143,22 +143,22 @@ def load_classifier(path: str | Path | None = None, device: str = "cpu") -> Clas
                       tuple(info["styles"]), dict(info.get("temperature", {})), meta)
 
 
-def header_key_finder(path: str | Path, model: GPT, tok: MusicTokenizer):
+def header_key_finder(model: GPT, tok: MusicTokenizer, info: dict | None, state: dict | None):
     """A function score -> (tonic pitch class, diatonic mode) that reads a header's key with the
-    key head stored beside `model`'s body in the checkpoint at `path` (the shipped default.pt
-    carries one), sharing that body; None when the checkpoint has no heads. On 4-bar headers of
-    the validation carve it finds the labelled tonic far more often than the profile rule in
-    theory.estimate_key (docs/benchmarks.md)."""
-    _, meta, extra = load_checkpoint(path, device=str(next(model.parameters()).device))
-    info = meta.get("classifier")
-    if not info or not extra.get("heads") or "key_head" not in info:
+    key head stored beside `model`'s body (the shipped default.pt carries one: `info` is its
+    meta["classifier"], `state` the heads' weights), sharing that body; None without heads. On
+    4-bar headers of the validation carve it finds the labelled tonic far more often than the
+    profile rule in theory.estimate_key (docs/benchmarks.md, scripts/bench_header_key.py)."""
+    if not info or not state or "key_head" not in info or "styles" not in info:
         return None
     heads = Heads(len(info["styles"]), info["key_head"])
     try:
-        heads.load_state_dict({k: v.float() for k, v in extra["heads"].items()})
+        heads.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError:
         return None
-    clf = Classifier(model, heads.eval(), tok, tuple(info["styles"]), dict(info.get("temperature", {})), meta)
+    meta = {"classifier": info}
+    clf = Classifier(model, heads.to(next(model.parameters()).device).eval(), tok, tuple(info["styles"]),
+                     dict(info.get("temperature", {})), meta)
     diatonic = [i for i, m in enumerate(MODES) if m != "other"]
 
     def find(score: symusic.Score) -> tuple[int, str]:
