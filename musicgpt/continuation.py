@@ -45,7 +45,11 @@ def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
         raise MusicGPTError("the prompt is empty; give a score file or a note string such as "
                             "\"C4 D4 E4 F4 G4:h\"")
     path = Path(prompt).expanduser()
-    if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES:
+    try:
+        a_file = len(prompt.split()) == 1 and path.is_file()  # a file called "E" is read as one
+    except OSError:  # a note string too long to be a file name
+        a_file = False
+    if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES and not a_file:
         score = parse_notes(prompt)
     else:
         score = load_score(path)

@@ -4,7 +4,9 @@
     "3/4 G4:q. A4:e B4:q"       optional meter first (default 4/4); a dot adds half the value
     "C4+E4+G4:h R:q Bb3:1.5"    a chord with +, a rest R, a duration in quarter notes
 
-A note is a letter A-G, then sharps (#) or flats (b), then the octave (C4 is middle C, MIDI 60).
+A note is a letter A-G (or German H for B natural), then sharps (#) or flats (b), then the
+octave (C4 is middle C, MIDI 60). Bar lines `|` (also `||`, `|:`, `:|`) may be written between
+notes; each must fall where a bar of the meter ends, so a missing beat is caught.
 Durations: w (whole), h (half), q (quarter), e (eighth), s (sixteenth), t (a triplet eighth), or
 a number of quarter notes such as 1.5 or 1/3. A duration stays in force until the next one is
 given, as in LilyPond: "C4:e D4 E4" is three eighth notes.
@@ -24,7 +26,8 @@ from musicgpt.theory import TICKS_PER_QUARTER as TPQ
 
 _DURATIONS = {"w": Fraction(4), "h": Fraction(2), "q": Fraction(1), "e": Fraction(1, 2),
               "s": Fraction(1, 4), "t": Fraction(1, 3)}
-_NOTE = re.compile(r"^([A-Ga-g])([#b]*)(-?\d)$")
+_NOTE = re.compile(r"^([A-Ha-h])([#b]*)(-?\d)$")
+_BAR_LINES = {"|", "||", "|:", ":|", ":|:", "|]"}
 _METER = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -33,7 +36,9 @@ def looks_like_notes(text: str) -> bool:
     words = text.replace(",", " ").split()
     first = words[0] if words else ""
     head = first.split(":")[0].split("+")[0]
-    return bool(_NOTE.match(head) or head.upper() == "R" or _METER.match(first))
+    # a letter with no octave ("C D E F G") is a note string with a mistake, not a file name
+    return bool(re.fullmatch(r"[A-Ha-h][#b]*-?\d?", head) or head.upper() == "R" or _METER.match(first)
+                or first in _BAR_LINES)
 
 
 def _duration(text: str) -> Fraction:
@@ -52,10 +57,12 @@ def _duration(text: str) -> Fraction:
 def _pitch(text: str) -> int:
     m = _NOTE.match(text)
     if not m:
-        raise MusicGPTError(f"bad note {text!r}: write a letter, optional # or b, and an octave, "
-                            "e.g. C4, F#3, Bb4")
+        hint = " (it has no octave)" if re.fullmatch(r"[A-Ha-h][#b]*", text) else ""
+        raise MusicGPTError(f"not a note: {text}{hint}; write a letter, optional # or b, and an "
+                            "octave, e.g. C4, F#3, Bb4 (C4 is middle C)")
     letter, accidentals, octave = m.groups()
-    pitch = 12 * (int(octave) + 1) + LETTERS[letter.upper()] + accidentals.count("#") - accidentals.count("b")
+    letter = "B" if letter.upper() == "H" else letter.upper()  # German H is B natural
+    pitch = 12 * (int(octave) + 1) + LETTERS[letter] + accidentals.count("#") - accidentals.count("b")
     if not 0 <= pitch <= 127:
         raise MusicGPTError(f"note {text!r} is outside the MIDI range")
     return pitch
@@ -63,7 +70,7 @@ def _pitch(text: str) -> int:
 
 def parse_notes(text: str) -> symusic.Score:
     """A one-voice score from a note string (see the module docstring for the syntax)."""
-    items = text.replace(",", " ").split()
+    items = text.replace(",", " ").replace("|", " | ").replace("| :", "|:").replace(": |", ":|").split()
     if not items:
         raise MusicGPTError("the note string is empty; try \"C4 D4 E4 F4 G4:h\"")
     num, den = 4, 4
@@ -76,7 +83,14 @@ def parse_notes(text: str) -> symusic.Score:
     score.tempos.append(symusic.Tempo(0, 100.0))
     track = symusic.Track(name="theme", program=VOICE_PROGRAMS[0])
     now, dur = Fraction(0), Fraction(1)
+    bar = Fraction(4 * num, den)  # quarter notes per bar
     for item in items:
+        if item in _BAR_LINES:
+            if now % bar:
+                raise MusicGPTError(f"a bar line falls {float(now % bar):g} quarter notes into a bar "
+                                    f"of {num}/{den} (after {float(now):g} quarters); check the "
+                                    "durations before it")
+            continue
         head, _, dtext = item.partition(":")
         if dtext:
             dur = _duration(dtext)

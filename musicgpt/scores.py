@@ -93,8 +93,13 @@ def parse_m21_all(path: str | Path) -> list[Any]:
 
     try:
         parsed = converter.parse(str(path))
-    except Exception as exc:
-        raise MusicGPTError(f"{path}: music21 could not parse it ({one_line(exc)})") from None
+    except Exception:
+        # music21 keeps a parsed copy of each file in its scratch folder; a damaged copy (a full
+        # disk, a killed process) fails every later parse, so read the file itself once more
+        try:
+            parsed = converter.parse(str(path), forceSource=True)
+        except Exception as exc:
+            raise MusicGPTError(f"{path}: music21 could not parse it ({one_line(exc)})") from None
     scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
     if not scores:
         raise MusicGPTError(f"{path}: the file holds no scores")

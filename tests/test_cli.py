@@ -271,3 +271,23 @@ def test_library_errors_name_the_commands_flags(capsys, monkeypatch):
     monkeypatch.setattr(lm, "train_lm", fail)
     line = _error_line(capsys, ["train", "--corpus", "x", "--out", "unused"])
     assert line == "musicgpt: error: --d-model must be a multiple of --heads"
+
+
+def test_usage_errors_are_one_line_with_a_help_hint_and_v_works_after_the_command(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["continue", "C4", "--samples", "many"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("musicgpt continue: error: argument --samples")
+    assert err[0].endswith("(see `musicgpt continue --help`)")
+    from musicgpt.cli import build_parser
+
+    assert build_parser().parse_args(["info", "-v"]).verbose
+    assert build_parser().parse_args(["-v", "info"]).verbose
+    assert not build_parser().parse_args(["info"]).verbose
+
+
+def test_a_missing_model_says_to_check_the_path(tmp_path, capsys):
+    line = _error_line(capsys, ["continue", "C4 D4", "--model", str(tmp_path / "nothere.pt"),
+                                "--out", str(tmp_path / "x.mid")])
+    assert "check the path, or leave out --model" in line

@@ -24,7 +24,7 @@ def test_durations_stick_and_dots_chords_rests_meter():
                         (7 * q // 2, q * 3 // 2, 73), (7 * q // 2, q * 3 // 2, 75)]
 
 
-@pytest.mark.parametrize("bad", ["H4", "C4:x", "C4:0", "R R", "", "C99"])
+@pytest.mark.parametrize("bad", ["X4", "C4:x", "C4:0", "R R", "", "C99"])
 def test_bad_strings_raise_clear_errors(bad):
     with pytest.raises(MusicGPTError):
         parse_notes(bad)
@@ -43,3 +43,20 @@ def test_note_strings_are_told_from_file_names():
     assert looks_like_notes("C4,D4,E4") and looks_like_notes("C4, D4, E4")
     assert not looks_like_notes("chorale.mid")
     assert not looks_like_notes("my_theme.xml")
+
+
+def test_german_h_is_b_natural_and_bar_lines_are_checked_against_the_meter():
+    assert [p for _, _, p in notes(parse_notes("H3 C4 H4"))] == [59, 60, 71]
+    s = parse_notes("3/4 C4 D4 E4 | F4:h. |: G4 A4 H4 :| C5:h.||")
+    assert [p for _, _, p in notes(s)] == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert parse_notes("C4 D4 E4 F4|G4:w").tracks[0].notes[-1].time == 4 * TPQ
+    with pytest.raises(MusicGPTError, match="bar line falls 3 quarter notes into a bar of 4/4"):
+        parse_notes("C4 D4 E4 | F4")
+
+
+def test_a_mistyped_note_string_is_called_a_note_string_not_a_missing_file():
+    assert looks_like_notes("C D E F G") and looks_like_notes("H4 D4") and looks_like_notes("| C4")
+    with pytest.raises(MusicGPTError, match="not a note: C \\(it has no octave\\)"):
+        parse_notes("C D E F G")
+    with pytest.raises(MusicGPTError, match="not a note: X4"):
+        parse_notes("C4 X4")

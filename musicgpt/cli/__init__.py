@@ -19,10 +19,19 @@ from musicgpt.cli.options import help_with_flags, name_flags
 from musicgpt.errors import MusicGPTError
 
 
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line that says where help is (argparse's
+    own print the whole usage block first); subcommand parsers are of this class too."""
+
+    def error(self, message: str):  # noqa: D102 (argparse's signature)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from musicgpt.cli import classify, corpus, evaluation, info, lm, render
+    from musicgpt.cli.options import subcommands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="musicgpt",
         description="A symbolic-music language model: continue a theme, classify a score, "
         "render it as audio, piano roll and score, build corpora from music21's bundled scores, "
@@ -36,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.register(sub)
     info.register(sub)
     evaluation.register(sub)
+    for sub_parser in subcommands(parser).values():  # -v after the command works too
+        sub_parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                help="log details to stderr")
     help_with_flags(parser)
     return parser
 

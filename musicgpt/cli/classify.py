@@ -80,8 +80,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from musicgpt.scores import load_score
 
     if not args.model.exists():
-        raise MusicGPTError(f"no model at {args.model}; pass --model PATH "
-                            "(a checkpoint from `musicgpt train-classifier`)")
+        raise MusicGPTError(f"no model at {args.model}; check the path, or leave out "
+                            "--model to use the shipped classifier")
     clf = load_classifier(args.model)
     results: list[dict] = []
     encoded: list[tuple[int, np.ndarray]] = []  # (index in results, token ids) of readable files
@@ -125,7 +125,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from musicgpt.classifier.evaluation import evaluate
 
     if not args.model.exists():
-        raise MusicGPTError(f"no model at {args.model}; pass --model PATH")
+        raise MusicGPTError(f"no model at {args.model}; check the path, or leave out --model "
+                            "to use the shipped one")
     import torch
 
     from musicgpt.trainer import resolve_device

@@ -86,7 +86,8 @@ def cmd_evaluate_continuation(args: argparse.Namespace) -> int:
     scfg = config_from(args, SampleConfig, SAMPLING)
     model_path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model_path.exists():
-        raise MusicGPTError(f"no model at {model_path}; pass --model PATH")
+        raise MusicGPTError(f"no model at {model_path}; check the path, or leave out --model "
+                            "to use the shipped one")
     if args.out is not None and args.out.suffix.lower() != ".json":
         raise MusicGPTError(f"--out {args.out} should end in .json")
     torch.set_num_threads(1)  # batch-1 sampling: one thread is fastest (docs/benchmarks.md)

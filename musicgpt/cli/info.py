@@ -55,7 +55,8 @@ def describe(path: Path) -> dict:
 def cmd_info(args: argparse.Namespace) -> int:
     path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not path.exists():
-        raise MusicGPTError(f"no model at {path}; pass --model PATH")
+        raise MusicGPTError(f"no model at {path}; check the path, or leave out --model "
+                            "to use the shipped one")
     d = describe(path)
     if args.json:
         print(json.dumps(d, indent=2))

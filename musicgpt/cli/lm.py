@@ -198,8 +198,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
 
     model_path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model_path.exists():
-        raise MusicGPTError(f"no model at {model_path}; train one (scripts/train_default.sh) "
-                            "or pass --model PATH")
+        raise MusicGPTError(f"no model at {model_path}; check the path, or leave out "
+                            "--model to use the shipped one (scripts/train_default.sh makes it)")
     if args.samples < 1:
         raise MusicGPTError("--samples must be at least 1")
     out = getattr(args, "out", None) or Path(_default_stem(args.prompt) + "-continued.mid")
@@ -285,7 +285,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model.exists():
-        raise MusicGPTError(f"no model at {model}; pass --model PATH")
+        raise MusicGPTError(f"no model at {model}; check the path, or leave out --model "
+                            "to use the shipped one")
     r = evaluate_lm(model, args.corpus)
     if args.json:
         print(json.dumps(r, indent=2))
