@@ -275,8 +275,9 @@ def test_cli_top_below_one_exits_non_zero_as_a_program():
     r = subprocess.run([sys.executable, "-m", "musicgpt", "classify", "x.mid", "--top", "0"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].endswith("argument --top: 0 is below 1 "
-                                                       "(at least one label is shown)")
+    assert r.stderr.strip().splitlines() == [
+        "musicgpt classify: error: argument --top: 0 is below 1 (at least one label is shown) "
+        "(see `musicgpt classify --help`)"]
 
 
 def test_every_classifier_option_has_help_and_no_empty_default(capsys):
