@@ -41,9 +41,12 @@ def out_of_bounds(value: float, meta: Any) -> str | None:
           and (most is None or value <= most) and not math.isnan(value))
     if ok:
         return None
-    words = [f"{least:g} or more" if least is not None else "",
-             f"above {above:g}" if above is not None else "",
-             f"at most {most:g}" if most is not None else ""]
+    def num(v: float) -> str:
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    words = [f"{num(least)} or more" if least is not None else "",
+             f"above {num(above)}" if above is not None else "",
+             f"at most {num(most)}" if most is not None else ""]
     return "is not " + " and ".join(w for w in words if w)
 
 
@@ -171,15 +174,16 @@ def lm_train_config(train: TrainConfig, tok: TokenizerConfig) -> TrainConfig:
 class SampleConfig:
     """Sampling settings for `musicgpt continue`."""
 
-    temperature: float = option(1.0, "sampling temperature, 0 or more; 0 picks the most likely token",
-                                least=0.0)
+    temperature: float = option(1.0, "sampling temperature, 0 to 100; 0 (or under 0.001) picks the "
+                                "most likely token", least=0.0, most=100.0)
     top_k: int = option(0, "sample only from the K likeliest tokens; 0: off", least=0)
     top_p: float = option(0.95, "sample only from the likeliest tokens that together hold this "
                           "share of the probability, above 0 and at most 1; 1.0: off",
                           above=0.0, most=1.0)
     max_new_tokens: int = option(512, "most tokens sampled", least=1)
     # None: a new seed each time
-    seed: int | None = option(0, "random seed; the same seed repeats the result")
+    seed: int | None = option(0, "random seed, 0 to 2**63 - 1; the same seed repeats the result",
+                              least=0, most=2**63 - 1)
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -12,6 +12,8 @@ import torch
 from musicgpt.errors import MusicGPTError
 from musicgpt.model import GPT, KVCache
 
+GREEDY_BELOW = 1e-3  # temperatures under this pick the likeliest token, as 0 does
+
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int = 0,
                   top_p: float = 1.0) -> torch.Tensor:
@@ -52,7 +54,7 @@ def sample(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, temperatu
     `logits_mask_fn(prefix)` gives a (vocab,) bool tensor of the tokens allowed after the whole
     sequence so far; it applies before temperature, top-k and top-p. `logits_bias_fn(prefix)`,
     likewise, gives a (vocab,) float tensor added to the logits (or None: no bias). Temperature 0
-    is greedy.
+    (or under GREEDY_BELOW) is greedy.
     Stops after a token in `stop_ids` (returned too) or when `stop_fn(new_tokens)` is true.
     A sequence that outgrows the context keeps its last `context // 2` tokens and goes on; with
     the cache those are re-run once, so each token costs one cached step on average.
@@ -92,7 +94,7 @@ def sample(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, temperatu
                 bias = logits_bias_fn(ids)
                 if bias is not None:
                     logits = logits + bias.to(device=logits.device, dtype=logits.dtype)
-            if temperature <= 0:
+            if temperature < GREEDY_BELOW:  # 1/temperature would overflow the logits
                 token = int(torch.argmax(logits))
             else:
                 probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)

@@ -291,3 +291,24 @@ def test_a_missing_model_says_to_check_the_path(tmp_path, capsys):
     line = _error_line(capsys, ["continue", "C4 D4", "--model", str(tmp_path / "nothere.pt"),
                                 "--out", str(tmp_path / "x.mid")])
     assert "check the path, or leave out --model" in line
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--length", "100000bars"], "at most 128 bars"),
+    (["--length", "99999999tokens"], "at most 20000 tokens"),
+    (["--samples", "1000"], "--samples must be 1 to 100"),
+])
+def test_absurd_sizes_are_refused_with_the_cap_before_any_work(tmp_path, capsys, flags, says):
+    line = _error_line(capsys, ["continue", "C4 D4", *flags, "--out", str(tmp_path / "x.mid")])
+    assert says in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tiny_temperature_is_greedy_and_a_huge_seed_is_refused(tmp_path, capsys):
+    for name, temperature in (("tiny.mid", "1e-320"), ("greedy.mid", "0")):
+        argv = ["continue", "C4 D4 E4", "--temperature", temperature, "--length", "1bars"]
+        assert main([*argv, "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / "tiny.mid").read_bytes() == (tmp_path / "greedy.mid").read_bytes()
+    with pytest.raises(SystemExit):
+        main(["continue", "C4", "--seed", "99999999999999999999999"])
+    assert "argument --seed" in capsys.readouterr().err

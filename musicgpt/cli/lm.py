@@ -147,8 +147,18 @@ def parse_length(text: str) -> tuple[int | None, int]:
         raise MusicGPTError(f"bad --length {text!r}: write e.g. 4bars or 256tokens")
     n, unit = int(m.group(1)), (m.group(2) or "bars")
     if unit.startswith("t"):
+        if n > MAX_TOKENS:
+            raise MusicGPTError(f"--length {text} is more than this command samples: at most "
+                                f"{MAX_TOKENS} tokens (a few minutes on a CPU); continue the result again "
+                                "for more")
         return None, n
+    if n > MAX_BARS:
+        raise MusicGPTError(f"--length {text} is more than this command samples: at most {MAX_BARS} bars "
+                            "(a few minutes on a CPU); continue the result again for more")
     return n, max(256, 160 * n)  # a cap for runaway bars: dense 4-voice bars take ~100 tokens
+
+
+MAX_BARS, MAX_TOKENS, MAX_SAMPLES = 128, 20_000, 100  # what one `continue` will do
 
 
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
@@ -200,8 +210,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
     if not model_path.exists():
         raise MusicGPTError(f"no model at {model_path}; check the path, or leave out "
                             "--model to use the shipped one (scripts/train_default.sh makes it)")
-    if args.samples < 1:
-        raise MusicGPTError("--samples must be at least 1")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise MusicGPTError(f"--samples must be 1 to {MAX_SAMPLES}, not {args.samples}")
     out = getattr(args, "out", None) or Path(_default_stem(args.prompt) + "-continued.mid")
     if out.suffix.lower() not in MIDI_SUFFIXES:
         raise MusicGPTError(f"--out {out} is not a MIDI file name; end it in .mid or .midi "
