@@ -286,6 +286,17 @@ def normalize(score: symusic.Score) -> symusic.Score:
     return out
 
 
+READABLE_PITCHES = (21, 108)  # A0-C8, the piano's range: the tokenizer has no Pitch token outside it
+
+
+def unreadable_notes(score: symusic.Score) -> tuple[int, int]:
+    """(notes outside READABLE_PITCHES, all notes) of a score's pitched tracks: the tokenizer
+    leaves the former out."""
+    lo, hi = READABLE_PITCHES
+    pitches = [n.pitch for t in score.tracks if not t.is_drum for n in t.notes]
+    return sum(1 for p in pitches if not lo <= p <= hi), len(pitches)
+
+
 def first_bars(score: symusic.Score, bars: int) -> symusic.Score:
     """The notes that start and end within the first `bars` bars, bar lines as MidiTok draws
     them (following time-signature changes; 4/4 without one)."""

@@ -312,3 +312,39 @@ def test_a_tiny_temperature_is_greedy_and_a_huge_seed_is_refused(tmp_path, capsy
     with pytest.raises(SystemExit):
         main(["continue", "C4", "--seed", "99999999999999999999999"])
     assert "argument --seed" in capsys.readouterr().err
+
+
+def test_notes_outside_the_piano_range_are_named_not_dropped_in_silence(tmp_path, capsys):
+    def midi(name, pitches):
+        score = symusic.Score(480)
+        track = symusic.Track(program=0)
+        for i, p in enumerate(pitches):
+            track.notes.append(symusic.Note(i * 480, 480, p, 80))
+        score.tracks.append(track)
+        score.dump_midi(str(tmp_path / name))
+        return str(tmp_path / name)
+
+    low = midi("low.mid", [10, 12, 14, 15])
+    assert "outside A0-C8" in _error_line(capsys, ["continue", low, "--out", str(tmp_path / "a.mid")])
+    assert "no notes to classify in A0-C8" in capsys.readouterr().err + _classify_error(capsys, low)
+    mixed = midi("mixed.mid", [10, 12, 60, 62, 64])
+    assert main(["continue", mixed, "--length", "1bars", "--out", str(tmp_path / "b.mid")]) == 0
+    assert "2 of the prompt's 5 notes lie outside A0-C8" in capsys.readouterr().err
+
+
+def _classify_error(capsys, path):
+    capsys.readouterr()
+    assert main(["classify", path]) != 0
+    return capsys.readouterr().err
+
+
+def test_continue_replaces_its_own_record_but_not_a_json_the_user_wrote(tmp_path, capsys):
+    out, mine = tmp_path / "x.mid", tmp_path / "x.json"
+    mine.write_text('{"my": "notes"}')
+    line = _error_line(capsys, ["continue", "C4 D4", "--length", "1bars", "--out", str(out)])
+    assert f"{mine} already exists and no earlier continue wrote it; pass --force" in line
+    assert mine.read_text() == '{"my": "notes"}' and not out.exists()
+    assert main(["continue", "C4 D4", "--length", "1bars", "--out", str(out), "--force"]) == 0
+    assert json.loads(mine.read_text())["prompt"] == "C4 D4"
+    assert main(["continue", "C4 E4", "--length", "1bars", "--out", str(out)]) == 0  # its own record
+    assert json.loads(mine.read_text())["prompt"] == "C4 E4"

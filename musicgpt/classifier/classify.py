@@ -86,8 +86,9 @@ class Classifier:
 
         ids = np.asarray(self.tok.encode(normalize(score)), dtype=np.int64)
         ids = first_bars_ids(ids, self.bar_id, bars)
-        if len(ids) == 0:
-            raise MusicGPTError("the score gives no tokens to classify")
+        if len(ids) == 0 or not np.any(self.tables.pitch[ids] >= 0):
+            raise MusicGPTError("the score has no notes to classify in A0-C8 (MIDI 21-108), the "
+                                "range the model reads")
         return ids
 
     def classify_score(self, score: symusic.Score, bars: int | None = None, top: int = 3) -> dict:

@@ -87,6 +87,9 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    "sooner), or Ntokens")
     add_options(p, SampleConfig, SAMPLE_OPTIONS)
     p.add_argument("--samples", type=int, default=1, help="how many continuations to write")
+    p.add_argument("--force", action="store_true",
+                   help="replace files beside --out (its .json, and with --render its .wav, .png and "
+                   ".musicxml; OUT-1.mid ... with --samples) that an earlier continue did not write")
     p.add_argument("--model", type=Path, default=argparse.SUPPRESS,
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
@@ -174,9 +177,20 @@ def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
     return paths
 
 
-def check_continue_outputs(paths: list[list[Path]], prompt: str) -> None:
+def _a_record(path: Path) -> bool:
+    """Whether `path` is a JSON record that `continue` wrote."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"prompt", "sample", "new_tokens"} <= data.keys()
+
+
+def check_continue_outputs(paths: list[list[Path]], prompt: str, force: bool = False) -> None:
     """Refuse, before sampling, outputs that would overwrite the prompt or each other, or that
-    cannot be written, so a failure never leaves half a set behind."""
+    cannot be written, so a failure never leaves half a set behind; and, unless `force`, files
+    the user did not name that an earlier `continue` did not write (a set whose JSON record is
+    one of ours is ours to replace)."""
     from musicgpt.atomic import check_writable
 
     flat = [p for group in paths for p in group]
@@ -196,6 +210,15 @@ def check_continue_outputs(paths: list[list[Path]], prompt: str) -> None:
             raise MusicGPTError(f"two outputs would both be {p}; choose another --out")
         seen.add(key)
     check_writable(flat)
+    named = paths[0][0] if len(paths) == 1 else None
+    foreign = [p for group in paths if not _a_record(group[1]) for p in group
+               if p != named and p.exists()]
+    if foreign and not force:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        one = len(foreign) == 1
+        raise MusicGPTError(f"{', '.join(map(str, foreign[:3]))}{more} already exist{'s' if one else ''} "
+                            f"and no earlier continue wrote {'it' if one else 'them'}; pass --force "
+                            f"to replace {'it' if one else 'them'}, or choose another --out")
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
@@ -204,7 +227,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from musicgpt.atomic import write_text_atomic
     from musicgpt.continuation import FINAL_TRIES, continue_score, load_prompt
     from musicgpt.lm import load_model
-    from musicgpt.scores import MIDI_SUFFIXES, write_midi
+    from musicgpt.scores import MIDI_SUFFIXES, unreadable_notes, write_midi
 
     model_path = getattr(args, "model", None) or shipped(SHIPPED_MODEL)
     if not model_path.exists():
@@ -217,12 +240,19 @@ def cmd_continue(args: argparse.Namespace) -> int:
         raise MusicGPTError(f"--out {out} is not a MIDI file name; end it in .mid or .midi "
                             "(the JSON record and any rendered files go beside it)")
     outputs = continue_outputs(out, args.samples, args.render)
-    check_continue_outputs(outputs, args.prompt)
+    check_continue_outputs(outputs, args.prompt, force=args.force)
     # batch-1 sampling is a chain of tiny matmuls: one thread is several times faster than two
     # (docs/benchmarks.md)
     torch.set_num_threads(1)
     bars, max_tokens = parse_length(args.length)
     prompt = load_prompt(args.prompt, args.bars)
+    outside, total = unreadable_notes(prompt)
+    if outside == total:
+        raise MusicGPTError(f"every note of {args.prompt} lies outside A0-C8 (MIDI 21-108), the range "
+                            "the model reads; transpose it into that range")
+    if outside:
+        print(f"musicgpt: note: {outside} of the prompt's {total} notes lie outside A0-C8 (MIDI "
+              "21-108) and are left out of what the model reads", file=sys.stderr)
     model, tok, meta = load_model(model_path)
     scfg = config_from(args, SampleConfig, SAMPLE_OPTIONS, max_new_tokens=max_tokens)
     gen = torch.Generator().manual_seed(args.seed)
