@@ -81,8 +81,13 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # truncated zip, a text file, a pickle with arbitrary objects...
-        raise MusicGPTError(f"{path} is not a readable musicgpt checkpoint "
-                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+        text = str(e)
+        if "weights_only" in text or "Weights only" in text:  # never torch's advice to unpickle it
+            why = ("it holds Python objects, not only tensors and plain values, so it is not loaded"
+                   if "Unsupported global" in text else "not a PyTorch file, or a damaged one")
+        else:
+            why = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+        raise MusicGPTError(f"{path} is not a readable musicgpt checkpoint ({why})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise MusicGPTError(f"{path} is not a musicgpt checkpoint (format {found!r}, expected {FORMAT!r})")
@@ -102,16 +107,56 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
     """(model in float32 and eval mode on `device`, meta, {"optimizer", "step", "train_state"})."""
     ckpt = read_checkpoint(path, device="cpu")
     heads = _heads_state(ckpt)
-    model = GPT(from_dict(ModelConfig, ckpt["meta"]["model_config"]))
+    cfg = checked_config(ckpt["meta"]["model_config"], ckpt["model"], path)
+    model = GPT(cfg)
     try:
         model.load_state_dict(ckpt["model"])  # copies into float32 parameters, fp16 or not
     except RuntimeError as e:
         raise MusicGPTError(f"{path}: the weights do not fit the model config it carries: "
                             f"{str(e).splitlines()[0]}") from e
+    bad = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad is not None:
+        raise MusicGPTError(f"{path} is damaged: its weights hold NaN or infinite values ({bad})")
     model.to(device).eval()
     extra = {"optimizer": ckpt.get("optimizer"), "step": int(ckpt.get("step", 0)),
              "train_state": ckpt.get("train_state"), "heads": heads}
     return model, ckpt["meta"], extra
+
+
+def checked_config(data: Any, state: dict[str, torch.Tensor], path: Path | str) -> ModelConfig:
+    """The model config a checkpoint carries, checked before anything is built from it: whole
+    positive sizes, heads that divide the width, and every tensor shape the config implies equal
+    to the one stored (the model is laid out on the meta device, which allocates nothing, so an
+    inflated config is refused before it can ask for gigabytes)."""
+    def damaged(why: str) -> MusicGPTError:
+        return MusicGPTError(f"{path} is a damaged musicgpt checkpoint: {why}")
+
+    if not isinstance(data, dict):
+        raise damaged("its model config is not a table")
+    for name in ("vocab_size", "context", "n_layer", "n_head", "d_model"):
+        value = data.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise damaged(f"model config {name} is {value!r}, not a whole number of 1 or more")
+    for name in ("dropout", "attn_dropout"):
+        value = data.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise damaged(f"model config {name} is {value!r}, not a number from 0 to below 1")
+    if data["d_model"] % data.get("n_head", 1):
+        raise damaged(f"model config n_head {data['n_head']} does not divide d_model {data['d_model']}")
+    try:
+        cfg = from_dict(ModelConfig, data)
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in GPT(cfg).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise damaged(f"its model config cannot be built ({type(e).__name__}: {e})") from None
+    for key, shape in expected.items():
+        if key in state and tuple(state[key].shape) != shape:
+            raise MusicGPTError(f"{path}: the weights do not fit the model config it carries: {key} is "
+                                f"{tuple(state[key].shape)} but the config implies {shape}")
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise damaged(f"{len(missing)} weights its config implies are missing, e.g. {missing[0]}")
+    return cfg
 
 
 # Checkpoints written while the style head lived inside GPT (the shipped weights among them) hold

@@ -87,7 +87,24 @@ def load_model(path: str | Path | None = None, device: str = "cpu"
     model, meta, extra = load_checkpoint(path, device=device)
     if "tokenizer" not in meta:
         raise MusicGPTError(f"{path} holds no tokenizer; is it a musicgpt language model?")
+    tok = checked_tokenizer(meta["tokenizer"], model.cfg.vocab_size, path)
     # heads stored beside the body (the shipped default.pt has them): continuation reads the
     # header's key with its key head (steering.model_key_finder)
     model.stored_heads = (meta.get("classifier"), extra.get("heads"))
-    return model, MusicTokenizer.from_dict(meta["tokenizer"]), meta
+    return model, tok, meta
+
+
+def checked_tokenizer(data: object, vocab_size: int, path: str | Path) -> MusicTokenizer:
+    """The tokenizer a checkpoint carries, refused with one line when it cannot be built or its
+    vocabulary is not the model's (the model would read every id as another token)."""
+    try:
+        tok = MusicTokenizer.from_dict(data)  # type: ignore[arg-type]
+    except MusicGPTError:
+        raise
+    except Exception as e:  # an unknown kind, a missing or mistyped field
+        raise MusicGPTError(f"{path} is a damaged musicgpt checkpoint: its tokenizer cannot be built "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if tok.vocab_size != vocab_size:
+        raise MusicGPTError(f"{path} is a damaged musicgpt checkpoint: its tokenizer has {tok.vocab_size} "
+                            f"tokens but its model reads {vocab_size}")
+    return tok

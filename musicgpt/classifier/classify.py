@@ -129,19 +129,30 @@ def describe(ps: np.ndarray, pk: np.ndarray, styles: Sequence[str], top: int = 3
 def load_classifier(path: str | Path | None = None, device: str = "cpu") -> Classifier:
     """A classifier from one checkpoint file; by default the shipped one."""
     path = shipped(SHIPPED_CLASSIFIER) if path is None else Path(path)
+    from musicgpt.lm import checked_tokenizer
+
     model, meta, extra = load_checkpoint(path, device=device)
     info = meta.get("classifier")
     if not info or not extra.get("heads") or "key_head" not in info:
         raise MusicGPTError(f"{path} has no classification heads; train them with "
                             "`musicgpt train-classifier --init LM.pt`")
-    heads = Heads(len(info["styles"]), info["key_head"])
+    if "tokenizer" not in meta:
+        raise MusicGPTError(f"{path} holds no tokenizer, so it cannot read a score")
+    tok = checked_tokenizer(meta["tokenizer"], model.cfg.vocab_size, path)
+    styles = info.get("styles")
+    if not isinstance(styles, list) or not styles or not all(isinstance(x, str) for x in styles):
+        raise MusicGPTError(f"{path} is a damaged classifier: its list of styles is {styles!r}")
     try:
+        heads = Heads(len(styles), info["key_head"])
         heads.load_state_dict({k: v.float() for k, v in extra["heads"].items()})
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, KeyError, ValueError) as e:
         raise MusicGPTError(f"{path}: the heads' weights do not fit their config: "
-                            f"{str(e).splitlines()[0]}") from e
-    return Classifier(model, heads.to(device).eval(), MusicTokenizer.from_dict(meta["tokenizer"]),
-                      tuple(info["styles"]), dict(info.get("temperature", {})), meta)
+                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    bad = next((n for n, p in heads.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad is not None:
+        raise MusicGPTError(f"{path} is damaged: its heads hold NaN or infinite values ({bad})")
+    return Classifier(model, heads.to(device).eval(), tok, tuple(styles),
+                      dict(info.get("temperature", {})), meta)
 
 
 def header_key_finder(model: GPT, tok: MusicTokenizer, info: dict | None, state: dict | None):
