@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     check_writable([path])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -63,6 +66,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+STALE_AFTER_S = 3600  # a temporary file this old was left by a killed process, not a live write
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files an earlier write of `path` left behind when its process was
+    killed (`.NAME.*.tmp` beside it, older than STALE_AFTER_S); return them."""
+    removed = []
+    now = time.time()
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - old.stat().st_mtime > STALE_AFTER_S and old.is_file():
+                old.unlink()
+                removed.append(old)
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -19,6 +19,11 @@ def shipped(name: str) -> Path:
     return Path(str(importlib.resources.files("musicgpt") / "weights" / name))
 
 
+# What one render will make: the audio buffer grows with the music's length (a 100,000 s note
+# asked for 8 GiB) and music21's notation with its notes (50,000 took 209 s); `render` refuses
+# more, and its --max-seconds / --max-notes raise the caps.
+MAX_AUDIO_S = 3600.0
+MAX_SCORE_NOTES = 20_000
 SHIPPED_MODEL = "default.pt"  # the language model
 # the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
 # (docs/classification.md); default.pt is the language model, with frozen-body heads

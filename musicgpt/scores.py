@@ -277,6 +277,9 @@ def normalize(score: symusic.Score) -> symusic.Score:
     and empty tracks dropped, tracks ordered top voice first (by mean pitch), voices beyond
     len(VOICE_PROGRAMS) folded into the last, and track i given VOICE_PROGRAMS[i]."""
     out = _drop_drums_and_empty(score)
+    if clamp_tempos(out):
+        log.warning("a tempo outside %g-%g bpm (what a MIDI file can hold) was clamped into that range",
+                    round(TEMPO_RANGE[0], 2), TEMPO_RANGE[1])
     tracks = sorted((t.copy() for t in out.tracks), key=_mean_pitch, reverse=True)
     tracks = _merge_extra(tracks)
     for i, t in enumerate(tracks):
@@ -284,6 +287,26 @@ def normalize(score: symusic.Score) -> symusic.Score:
         t.is_drum = False
     out.tracks = tracks  # type: ignore[assignment]
     return out
+
+
+# A MIDI file stores a tempo as microseconds per quarter in 3 bytes: slower than this wraps
+# around (1 bpm came back as 6.2), faster rounds to 0. Tempos outside are clamped, with a warning.
+TEMPO_RANGE = (60e6 / (2**24 - 1) + 1e-3, 1000.0)
+
+
+def clamp_tempos(score: symusic.Score) -> int:
+    """Clamp `score`'s tempos into TEMPO_RANGE (bpm) in place; return how many were changed."""
+    import math
+
+    lo, hi = TEMPO_RANGE
+    changed = 0
+    for i, t in enumerate(score.tempos):
+        qpm = t.qpm
+        if math.isnan(qpm) or not lo <= qpm <= hi:
+            fixed = 120.0 if math.isnan(qpm) else min(max(qpm, lo), hi)
+            score.tempos[i] = symusic.Tempo(t.time, fixed)
+            changed += 1
+    return changed
 
 
 READABLE_PITCHES = (21, 108)  # A0-C8, the piano's range: the tokenizer has no Pitch token outside it

@@ -83,3 +83,23 @@ def test_write_bytes_atomic_checks_what_reached_the_disk(tmp_path):
 
     write_bytes_atomic(tmp_path / "a.bin", b"\x00\x01" * 1000)
     assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01" * 1000
+
+
+def test_temporary_files_a_killed_write_left_are_removed_by_the_next_write(tmp_path):
+    import time
+
+    from musicgpt.atomic import STALE_AFTER_S
+
+    target = tmp_path / "model.pt"
+    stale, live = tmp_path / ".model.pt.abc123.tmp", tmp_path / ".model.pt.def456.tmp"
+    other = tmp_path / ".other.pt.abc123.tmp"
+    for p in (stale, live, other):
+        p.write_bytes(b"x" * 100)
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert not stale.exists()  # left by a killed write of this file: removed
+    assert live.exists()  # young: another process may be writing it now
+    assert other.exists()  # another file's

@@ -158,6 +158,28 @@ def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.musicxml", "c.png"]
     img = decode_png((tmp_path / "c.png").read_bytes())
     assert img.shape[1] == 2 * 10 + 2 * 4 * 24 + 1  # two 4/4 bars at 24 px a quarter, margins
+    # every kind asked for: the audio and the roll are written, the score is not, and it says so
+    assert main(["render", str(xml), "--bars", "2"]) == 0
+    assert "not writing " + str(xml) in capsys.readouterr().err
+    assert xml.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.musicxml", "c.png", "c.wav"]
+
+
+def test_render_refuses_music_too_long_or_too_large_before_making_anything(tmp_path, capsys):
+    import symusic
+
+    from musicgpt.scores import write_midi
+
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    track.notes.append(symusic.Note(0, 480 * 200_000, 60, 80))  # one note of about 28 hours
+    score.tracks.append(track)
+    write_midi(score, tmp_path / "long.mid")
+    assert main(["render", str(tmp_path / "long.mid"), "--wav"]) == 1
+    assert "more than the 3600 s of audio one render makes" in capsys.readouterr().err
+    assert main(["render", str(tmp_path / "long.mid"), "--score", "--max-notes", "0"]) == 1
+    assert "raise --max-notes" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mid"]
 
 
 def test_two_files_with_one_name_are_not_rendered_over_each_other(tmp_path, chorale, capsys):

@@ -317,3 +317,22 @@ def test_drum_tracks_are_left_out_with_a_warning(tmp_path, caplog):
         got = scores.load_score(path)
     assert [(n.pitch, t.is_drum) for t in got.tracks for n in t.notes] == [(60, False)]
     assert "2 drum notes left out" in caplog.text
+
+
+def test_tempos_a_midi_file_cannot_hold_are_clamped_not_wrapped(tmp_path, caplog):
+    import math
+
+    import symusic
+
+    from musicgpt.scores import TEMPO_RANGE, normalize, write_midi
+
+    for qpm, expect in ((1.0, TEMPO_RANGE[0]), (math.inf, TEMPO_RANGE[1]), (90.0, 90.0)):
+        score = symusic.Score(480)
+        track = symusic.Track(program=0)
+        track.notes.append(symusic.Note(0, 480, 60, 80))
+        score.tracks.append(track)
+        score.tempos.append(symusic.Tempo(0, qpm))
+        write_midi(normalize(score), tmp_path / "t.mid")
+        back = symusic.Score(str(tmp_path / "t.mid")).tempos[0].qpm
+        assert abs(back - expect) < 0.01, (qpm, back)  # 1 bpm used to come back as 6.2, inf as 0
+    assert "clamped" in caplog.text

@@ -257,45 +257,54 @@ def cmd_continue(args: argparse.Namespace) -> int:
     scfg = config_from(args, SampleConfig, SAMPLE_OPTIONS, max_new_tokens=max_tokens)
     gen = torch.Generator().manual_seed(args.seed)
     tonic, mode = parse_key(args.key, args.mode)
-    for k in range(args.samples):
-        result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
-                                mode=mode, voices=args.voices, tonic=tonic,
-                                keep_key=not args.free, generator=gen)
-        path = outputs[k][0]
-        written = result.continuation if args.only_continuation else result.score
-        record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
-                  "model": str(model_path), "style": args.style, "mode": args.mode,
-                  "voices": args.voices, "key": args.key, "free": args.free,
-                  "key_used": result.key_name or None, "key_source": result.key_source or None,
-                  "key_kept": result.key_kept, "final_on_tonic": result.final_on_tonic,
-                  "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
-                  "new_tokens": result.new_tokens, "new_bars": result.new_bars,
-                  "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}
-        write_midi(written, path)
-        write_text_atomic(outputs[k][1], json.dumps(record, indent=2))
-        made = "" if result.new_bars is None else f"{result.new_bars} new bars, "
-        print(f"wrote {path} ({made}{result.new_tokens} new tokens, "
-              f"{result.continuation.note_num()} new notes, grammar errors {result.error_rate:.3f})")
-        if k == 0 and result.key:
-            how = ("held to its scale, ending on its tonic" if result.key_kept
-                   else "told to the model, not held")
-            print(f"  key: {result.key_name} ({result.key_source}; {how})")
-        if result.final_on_tonic is False:
-            print(f"musicgpt: note: sample {k + 1} does not end on {result.key[0]} "
-                  f"({FINAL_TRIES} tries of its last bar)", file=sys.stderr)
-        if bars is not None and result.new_bars is not None and result.new_bars < bars:
-            print(f"musicgpt: note: only {result.new_bars} of the {bars} bars asked for: sampling "
-                  f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)
-        if args.render:
-            from musicgpt.cli.render import render_outputs
-            from musicgpt.config import SAMPLE_RATE
-            from musicgpt.rendering.outputs import KINDS
+    done: list[Path] = []  # what this run has written, to name if a later sample fails
+    try:
+        for k in range(args.samples):
+            result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
+                                    mode=mode, voices=args.voices, tonic=tonic,
+                                    keep_key=not args.free, generator=gen)
+            path = outputs[k][0]
+            written = result.continuation if args.only_continuation else result.score
+            record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
+                      "model": str(model_path), "style": args.style, "mode": args.mode,
+                      "voices": args.voices, "key": args.key, "free": args.free,
+                      "key_used": result.key_name or None, "key_source": result.key_source or None,
+                      "key_kept": result.key_kept, "final_on_tonic": result.final_on_tonic,
+                      "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
+                      "new_tokens": result.new_tokens, "new_bars": result.new_bars,
+                      "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}
+            write_midi(written, path)
+            done.append(path)
+            write_text_atomic(outputs[k][1], json.dumps(record, indent=2))
+            done.append(outputs[k][1])
+            made = "" if result.new_bars is None else f"{result.new_bars} new bars, "
+            print(f"wrote {path} ({made}{result.new_tokens} new tokens, "
+                  f"{result.continuation.note_num()} new notes, grammar errors {result.error_rate:.3f})")
+            if k == 0 and result.key:
+                how = ("held to its scale, ending on its tonic" if result.key_kept
+                       else "told to the model, not held")
+                print(f"  key: {result.key_name} ({result.key_source}; {how})")
+            if result.final_on_tonic is False:
+                print(f"musicgpt: note: sample {k + 1} does not end on {result.key[0]} "
+                      f"({FINAL_TRIES} tries of its last bar)", file=sys.stderr)
+            if bars is not None and result.new_bars is not None and result.new_bars < bars:
+                print(f"musicgpt: note: only {result.new_bars} of the {bars} bars asked for: sampling "
+                      f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)
+            if args.render:
+                from musicgpt.cli.render import render_outputs
+                from musicgpt.config import SAMPLE_RATE
+                from musicgpt.rendering.outputs import KINDS
 
-            # the piano roll marks where the header ends and the model's notes begin
-            starts = [n.time for t in result.continuation.tracks for n in t.notes]
-            marks = () if args.only_continuation or not starts else (min(starts),)
-            for line in render_outputs(written, path.with_suffix(""), KINDS, SAMPLE_RATE, marks=marks):
-                print(line)
+                # the piano roll marks where the header ends and the model's notes begin
+                starts = [n.time for t in result.continuation.tracks for n in t.notes]
+                marks = () if args.only_continuation or not starts else (min(starts),)
+                for line in render_outputs(written, path.with_suffix(""), KINDS, SAMPLE_RATE, marks=marks):
+                    print(line)
+    except (MusicGPTError, OSError):
+        if done:
+            print(f"musicgpt: note: written before the failure (kept): {', '.join(map(str, done))}",
+                  file=sys.stderr)
+        raise
     return 0
 
 

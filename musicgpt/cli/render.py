@@ -8,7 +8,7 @@ from pathlib import Path
 
 from musicgpt.cli.classify import BARS
 from musicgpt.cli.options import HelpFormatter
-from musicgpt.config import SAMPLE_RATE
+from musicgpt.config import MAX_AUDIO_S, MAX_SCORE_NOTES, SAMPLE_RATE
 from musicgpt.errors import MusicGPTError
 
 
@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, default=argparse.SUPPRESS,
                    help="folder for the outputs (default: beside each FILE)")
     p.add_argument("--bars", type=BARS["type"], help="render only the first N bars")
+    p.add_argument("--max-seconds", type=float, default=MAX_AUDIO_S,
+                   help="refuse audio for music longer than this (memory grows with the length)")
+    p.add_argument("--max-notes", type=int, default=MAX_SCORE_NOTES,
+                   help="refuse a MusicXML score of more notes than this (notation time grows with them)")
     p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE,
                    help=f"audio sample rate in Hz, {MIN_RATE} to {MAX_RATE}")
     p.set_defaults(func=cmd_render)
@@ -53,15 +57,26 @@ def describe(path: Path, score) -> str:
 
 
 def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
-                   source: Path | None = None, marks: tuple[int, ...] = ()) -> list[str]:
-    """Render `score` to STEM.*; refuse to overwrite the file it was read from."""
+                   source: Path | None = None, marks: tuple[int, ...] = (),
+                   limits: dict | None = None) -> list[str]:
+    """Render `score` to STEM.*; never over the file it was read from (that kind is left out,
+    with a note saying how to get it)."""
     from musicgpt.rendering.outputs import output_path, render
 
+    keep = []
     for kind in kinds:
         target = output_path(stem, kind)
         if source is not None and target.exists() and target.resolve() == source.resolve():
-            raise MusicGPTError(f"{source}: rendering would overwrite it; pass --out-dir DIR")
-    return [describe(p, score) for p in render(score, stem, kinds, sample_rate, marks)]
+            if len(kinds) == 1:
+                continue
+            print(f"musicgpt: note: not writing {target}: it is the file being rendered; pass "
+                  "--out-dir DIR to write it elsewhere", file=sys.stderr)
+        else:
+            keep.append(kind)
+    if kinds and not keep:
+        raise MusicGPTError(f"{source}: rendering it would overwrite it; pass --out-dir DIR")
+    made = render(score, stem, tuple(keep), sample_rate, marks, **(limits or {}))
+    return [describe(p, score) for p in made]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -86,9 +101,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             score = load_score(path)
             if args.bars:
                 score = first_bars(score, args.bars)
-            for line in render_outputs(score, stem, kinds, args.sample_rate, source=path):
+            limits = {"max_seconds": args.max_seconds, "max_notes": args.max_notes}
+            for line in render_outputs(score, stem, kinds, args.sample_rate, source=path, limits=limits):
                 print(line)
         except MusicGPTError as exc:
-            print(f"musicgpt: error: {exc}", file=sys.stderr)
+            print(f"musicgpt: error: {exc if name in str(exc) else f'{name}: {exc}'}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0

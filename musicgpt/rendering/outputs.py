@@ -12,7 +12,7 @@ from pathlib import Path
 
 import symusic
 
-from musicgpt.config import SAMPLE_RATE
+from musicgpt.config import MAX_AUDIO_S, MAX_SCORE_NOTES, SAMPLE_RATE
 from musicgpt.errors import MusicGPTError
 from musicgpt.rendering.audio import synthesize, write_wav
 from musicgpt.rendering.pianoroll import piano_roll, write_png
@@ -30,12 +30,22 @@ def output_path(stem: str | Path, kind: str) -> Path:
     return stem.with_name(stem.name + SUFFIX[kind])
 
 
+
 def render(score: symusic.Score, stem: str | Path, kinds: tuple[str, ...] = KINDS,
-           sample_rate: int = SAMPLE_RATE, marks: Sequence[int] = ()) -> list[Path]:
+           sample_rate: int = SAMPLE_RATE, marks: Sequence[int] = (),
+           max_seconds: float = MAX_AUDIO_S, max_notes: int = MAX_SCORE_NOTES) -> list[Path]:
     """Write STEM.wav, STEM.png and/or STEM.musicxml; return the paths written.
 
-    `marks`: ticks to draw as dashed lines on the piano roll."""
+    `marks`: ticks to draw as dashed lines on the piano roll. A score longer than `max_seconds`
+    gets no audio and one with more than `max_notes` notes no MusicXML: each is refused, before
+    anything is made, with a MusicGPTError that says how to raise the cap."""
     stem = Path(stem)
+    if "wav" in kinds and score.to("second").end() > max_seconds:
+        raise MusicGPTError(f"it lasts {score.to('second').end():.0f} s, more than the {max_seconds:g} s "
+                            "of audio one render makes; render fewer --bars, or raise --max-seconds")
+    if "score" in kinds and score.note_num() > max_notes:
+        raise MusicGPTError(f"it has {score.note_num()} notes, more than the {max_notes} one MusicXML "
+                            "score is made of; render fewer --bars, or raise --max-notes")
     written = []
     for kind in kinds:
         path = output_path(stem, kind)
