@@ -39,8 +39,9 @@ from musicgpt.tokens.tokenizer import MusicTokenizer
 log = logging.getLogger(__name__)
 
 
-def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
-    """A file (MIDI, MusicXML, kern, ABC) or a note string, cut to its first `bars` bars."""
+def load_prompt(prompt: str, bars: int | None = None, tune: int | None = None) -> symusic.Score:
+    """A file (MIDI, MusicXML, kern, ABC; `tune` N: the tune numbered N of an ABC book) or a note
+    string, cut to its first `bars` bars."""
     if not prompt.strip():
         raise MusicGPTError("the prompt is empty; give a score file or a note string such as "
                             "\"C4 D4 E4 F4 G4:h\"")
@@ -52,7 +53,7 @@ def load_prompt(prompt: str, bars: int | None = None) -> symusic.Score:
     if looks_like_notes(prompt) and path.suffix.lower() not in SCORE_SUFFIXES and not a_file:
         score = parse_notes(prompt)
     else:
-        score = load_score(path)
+        score = load_score(path, tune)
     score = normalize(score)
     if bars is not None:
         score = first_bars(score, bars)

@@ -26,8 +26,9 @@ SCORE_SUFFIXES = MIDI_SUFFIXES + M21_SUFFIXES
 DEFAULT_QPM = 120.0
 
 
-def load_score(path: str | Path) -> symusic.Score:
-    """Read MIDI, MusicXML, kern or ABC into a Score; drum tracks are dropped."""
+def load_score(path: str | Path, tune: int | None = None) -> symusic.Score:
+    """Read MIDI, MusicXML, kern or ABC into a Score; drum tracks are dropped. `tune` picks the
+    tune numbered so (its X: field) from an ABC tune book."""
     path = Path(path)
     if path.is_dir():
         raise MusicGPTError(f"{path}: is a folder; give the score files in it (e.g. {path}/*.mid)")
@@ -44,7 +45,8 @@ def load_score(path: str | Path) -> symusic.Score:
         if drums and score.note_num():
             log.warning("%s: %d drum notes left out (musicgpt reads pitched parts only)", path, drums)
     elif suffix in M21_SUFFIXES:
-        score = m21_to_score(one_piece(path, parse_m21_all(path)))
+        scores = parse_m21_all(path)
+        score = m21_to_score(pick_tune(path, scores, tune) if tune is not None else one_piece(path, scores))
     else:
         raise MusicGPTError(
             f"{path}: unknown file type {suffix or '(none)'}; expected one of {', '.join(SCORE_SUFFIXES)}"
@@ -85,6 +87,17 @@ def one_piece(path: str | Path, scores: list[Any]) -> Any:
     log.warning("%s holds %d tunes; using the first (%s); put a tune in a file of its own to use it",
                 path, len(scores), titles[0] or "untitled")
     return scores[0]
+
+
+def pick_tune(path: str | Path, scores: list[Any], tune: int) -> Any:
+    """The tune whose number (ABC's X: field) is `tune`, from a file music21 parsed into `scores`."""
+    numbers = [getattr(s.metadata, "number", None) for s in scores]
+    for score, number in zip(scores, numbers):
+        if number is not None and str(number).strip() == str(tune):
+            return score
+    known = [str(n) for n in numbers if n is not None]
+    shown = f"{', '.join(known[:5])}{' ...' if len(known) > 5 else ''}" if known else "none numbered"
+    raise MusicGPTError(f"{path}: no tune numbered {tune} (X:) among its {len(scores)} tunes ({shown})")
 
 
 def parse_m21_all(path: str | Path) -> list[Any]:

@@ -348,3 +348,12 @@ def test_continue_replaces_its_own_record_but_not_a_json_the_user_wrote(tmp_path
     assert json.loads(mine.read_text())["prompt"] == "C4 D4"
     assert main(["continue", "C4 E4", "--length", "1bars", "--out", str(out)]) == 0  # its own record
     assert json.loads(mine.read_text())["prompt"] == "C4 E4"
+
+
+def test_console_and_record_count_the_same_new_notes(tmp_path, capsys):
+    out = tmp_path / "x.mid"
+    assert main(["continue", "C4 D4 E4 F4", "--length", "2bars", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert f"{record['new_notes']} new notes" in said
+    assert record["notes_written"] == record["new_notes"] + 4  # the header's four, then the new

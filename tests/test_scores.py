@@ -336,3 +336,18 @@ def test_tempos_a_midi_file_cannot_hold_are_clamped_not_wrapped(tmp_path, caplog
         back = symusic.Score(str(tmp_path / "t.mid")).tempos[0].qpm
         assert abs(back - expect) < 0.01, (qpm, back)  # 1 bpm used to come back as 6.2, inf as 0
     assert "clamped" in caplog.text
+
+
+def test_tune_n_picks_a_tune_from_an_abc_book_by_its_number(tmp_path):
+    from musicgpt.scores import load_score
+
+    book = tmp_path / "book.abc"
+    book.write_text("X:7\nT:First\nM:4/4\nL:1/4\nK:C\nCDEF|G4|]\n\n"
+                    "X:12\nT:Second\nM:3/4\nL:1/4\nK:G\nGAB|d3|]\n")
+    first = load_score(book)
+    second = load_score(book, tune=12)
+    assert [n.pitch for t in first.tracks for n in t.notes][:4] == [60, 62, 64, 65]
+    assert [n.pitch for t in second.tracks for n in t.notes] == [67, 69, 71, 74]
+    assert load_score(book, tune=7).note_num() == first.note_num()
+    with pytest.raises(MusicGPTError, match="no tune numbered 3 \\(X:\\) among its 2 tunes \\(7, 12\\)"):
+        load_score(book, tune=3)

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                    help="checkpoint with heads (default: the shipped classifier)")
     p.add_argument("--bars", **BARS)
+    p.add_argument("--tune", type=int, metavar="N",
+                   help="from an ABC tune book, the tune numbered N (its X: field); default: the first")
     p.add_argument("--top", type=whole_number(1, "at least one label is shown"), default=3, metavar="N",
                    help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -87,7 +89,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     encoded: list[tuple[int, np.ndarray]] = []  # (index in results, token ids) of readable files
     for name in args.files:
         try:
-            encoded.append((len(results), clf.encode(load_score(name), args.bars)))
+            encoded.append((len(results), clf.encode(load_score(name, args.tune), args.bars)))
             results.append({"file": name})
         except MusicGPTError as exc:
             msg = str(exc) if str(name) in str(exc) else f"{name}: {exc}"

@@ -87,6 +87,8 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    "sooner), or Ntokens")
     add_options(p, SampleConfig, SAMPLE_OPTIONS)
     p.add_argument("--samples", type=int, default=1, help="how many continuations to write")
+    p.add_argument("--tune", type=int, metavar="N",
+                   help="from an ABC tune book, the tune numbered N (its X: field); default: the first")
     p.add_argument("--force", action="store_true",
                    help="replace files beside --out (its .json, and with --render its .wav, .png and "
                    ".musicxml; OUT-1.mid ... with --samples) that an earlier continue did not write")
@@ -245,7 +247,7 @@ def cmd_continue(args: argparse.Namespace) -> int:
     # (docs/benchmarks.md)
     torch.set_num_threads(1)
     bars, max_tokens = parse_length(args.length)
-    prompt = load_prompt(args.prompt, args.bars)
+    prompt = load_prompt(args.prompt, args.bars, args.tune)
     outside, total = unreadable_notes(prompt)
     if outside == total:
         raise MusicGPTError(f"every note of {args.prompt} lies outside A0-C8 (MIDI 21-108), the range "
@@ -272,7 +274,8 @@ def cmd_continue(args: argparse.Namespace) -> int:
                       "key_kept": result.key_kept, "final_on_tonic": result.final_on_tonic,
                       "sample": to_dict(scfg), "sample_index": k, "prompt_tokens": result.prompt_tokens,
                       "new_tokens": result.new_tokens, "new_bars": result.new_bars,
-                      "grammar_error_rate": result.error_rate, "notes_written": written.note_num()}
+                      "grammar_error_rate": result.error_rate, "notes_written": written.note_num(),
+                      "new_notes": result.continuation.note_num()}
             write_midi(written, path)
             done.append(path)
             write_text_atomic(outputs[k][1], json.dumps(record, indent=2))
