@@ -391,3 +391,22 @@ def test_style_balance_counts_style_and_collection(tok, scores):
     by_cell = Batches(data, tok, quick(style_balance="style+source")).weights
     assert torch.allclose(by_style[:4], torch.full((4,), 0.5, dtype=by_style.dtype))
     assert by_cell[3] == by_cell[4] == 1.0 and by_cell[0] == pytest.approx(3 ** -0.5)
+
+
+def test_explain_shows_the_degrees_finals_and_rules_for_a_dorian_tune(capsys):
+    from pathlib import Path
+
+    from musicgpt.cli import main
+
+    jig = Path(__file__).resolve().parents[1] / "examples" / "jackson-over-the-water.abc"
+    assert main(["classify", str(jig), "--explain", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)[0]["explain"]
+    assert ev["final"] == "G" and ev["lowest_final"] == "G"
+    assert ev["tonic"] == "G"  # the shipped classifier's tonic for this tune
+    assert set(ev["degrees"]) == {"3rd", "6th", "7th"} and set(ev["rules"]) == {
+        "final + best scale", "tonic/fifth profile", "music21 analyze('key')"}
+    # on G its sixth is E natural and its seventh F natural: dorian's marks
+    assert ev["degrees"]["6th"]["upper"][0] == "E" and ev["degrees"]["7th"]["lower"][0] == "F"
+    assert ev["degrees"]["6th"]["upper"][1] > ev["degrees"]["6th"]["lower"][1]
+    assert ev["degrees"]["7th"]["lower"][1] > ev["degrees"]["7th"]["upper"][1]
+    assert ev["rules"]["final + best scale"] == "G dorian"

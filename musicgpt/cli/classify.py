@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=whole_number(1, "at least one label is shown"), default=3, metavar="N",
                    help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--explain", action="store_true",
+                   help="also show the evidence for the mode: how much of the music is on the minor or "
+                   "major third, sixth and seventh of the tonic, the finals, and three rules' answers")
     p.add_argument("--together", action="store_true",
                    help="the files are parts of one work (the sections of a mass): also give one "
                    "answer for the whole work, from all of them")
@@ -79,7 +82,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     import numpy as np
 
     from musicgpt.classifier.classify import combine, describe, load_classifier
-    from musicgpt.scores import load_score
+    from musicgpt.scores import first_bars, load_score
 
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; check the path, or leave out "
@@ -87,9 +90,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     clf = load_classifier(args.model)
     results: list[dict] = []
     encoded: list[tuple[int, np.ndarray]] = []  # (index in results, token ids) of readable files
+    scores: dict[int, object] = {}  # for --explain
     for name in args.files:
         try:
-            encoded.append((len(results), clf.encode(load_score(name, args.tune), args.bars)))
+            score = load_score(name, args.tune)
+            encoded.append((len(results), clf.encode(score, args.bars)))
+            scores[len(results)] = first_bars(score, args.bars) if args.bars else score
             results.append({"file": name})
         except MusicGPTError as exc:
             msg = str(exc) if str(name) in str(exc) else f"{name}: {exc}"
@@ -100,6 +106,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         ps, pk = clf.probabilities([ids for _, ids in encoded])  # one batched pass over all files
         for (i, _), p_style, p_key in zip(encoded, ps, pk):
             results[i].update(describe(p_style, p_key, clf.styles, args.top))
+            if args.explain:
+                from musicgpt.classifier.explain import mode_evidence
+
+                results[i]["explain"] = mode_evidence(scores[i], results[i]["tonic"][0][0])
         if args.together:
             work = {"files": [results[i]["file"] for i, _ in encoded],
                     **describe(combine(ps), combine(pk), clf.styles, args.top)}
@@ -109,6 +119,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         for r in results:
             if "error" not in r:
                 print(_text(r["file"], r))
+                if "explain" in r:
+                    from musicgpt.classifier.explain import explain_lines
+
+                    print("\n".join(explain_lines(r["explain"])))
         if work is not None:
             print(_text(f"all {len(work['files'])} readable files as one work", work))
     return 1 if any("error" in r for r in results) else 0
