@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from musicgpt import distributed
 from musicgpt.atomic import write_text_atomic
 from musicgpt.checkpoint import read_checkpoint, save_checkpoint
 from musicgpt.config import TrainConfig, to_dict
@@ -137,11 +138,18 @@ def train(model: GPT, cfg: TrainConfig,
     Returns the best eval loss and step, the last eval, tokens/s and wall time.
     """
     out_dir = Path(out_dir)
-    rec = Recorder(out_dir)
-    device = resolve_device(cfg.device)
+    rank, world_size, _ = distributed.world()
+    rec = Recorder(out_dir, enabled=rank == 0)  # under torchrun only rank 0 writes
+    device = distributed.start(resolve_device(cfg.device))
     model.to(device)
     model.train()
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, BETAS, device.type)
+    rows = distributed.my_rows(cfg.batch_size) if world_size > 1 else slice(None)
+    net: torch.nn.Module = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     torch.manual_seed(cfg.seed)  # dropout
     gen = torch.Generator().manual_seed(cfg.seed)  # batches
     step, best_loss, best_step, tokens_done, train_time = 0, math.inf, -1, 0, 0.0
@@ -166,16 +174,17 @@ def train(model: GPT, cfg: TrainConfig,
     wall0 = time.perf_counter()
     last_eval: dict[str, float] | None = None
     loss_sum, loss_n, interval_tokens, interval_time = torch.zeros((), device=device), 0, 0, 0.0
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True, desc="train")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank > 0, dynamic_ncols=True,
+               desc="train")
     t0, n_tokens = 0.0, 0
 
     def loss_at(_: int) -> torch.Tensor:
         nonlocal t0, n_tokens
         t0 = time.perf_counter()
-        x, y = get_batch(gen)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = get_batch(gen)  # the global batch, the same on every rank; this rank's rows of it
         n_tokens = x.numel()
-        return model(x, y)[1]
+        x, y = x[rows].to(device, non_blocking=True), y[rows].to(device, non_blocking=True)
+        return net(x, y)[1]
 
     def after(done: int, lr: float, loss: torch.Tensor) -> None:
         nonlocal step, loss_sum, loss_n, interval_tokens, interval_time, train_time, tokens_done
@@ -200,7 +209,7 @@ def train(model: GPT, cfg: TrainConfig,
             loss_sum.zero_()
             loss_n, interval_tokens, interval_time = 0, 0, 0.0
 
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if (step % cfg.eval_every == 0 or step == cfg.steps) and rank == 0:  # the others go on
             last_eval = _evaluate(model, evaluate)
             rec.event({"event": "eval", "step": step, "lr": lr,
                        **{f"eval_{k}": v for k, v in last_eval.items()}})
@@ -216,7 +225,10 @@ def train(model: GPT, cfg: TrainConfig,
     run_steps(optimizer, schedule, loss_at, list(model.parameters()), cfg.grad_clip, start=step,
               autocast=autocast, after=after)
     bar.close()
-    if last_eval is None:  # resumed a finished run: nothing trained, report where it stands
+    if world_size > 1:
+        distributed.check_in_step(model)
+        distributed.stop()
+    if last_eval is None and rank == 0:  # resumed a finished run: nothing trained, report where it stands
         last_eval = _evaluate(model, evaluate)
     return {"best_eval_loss": best_loss, "best_step": best_step, "final_eval": last_eval,
             "steps": step, "tokens_per_s": tokens_done / max(train_time, 1e-9),

@@ -61,8 +61,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     mcfg = {name: getattr(args, name) for name in MODEL_OPTIONS}  # vocab_size: the tokenizer's
     result = train_lm(args.corpus, out, mcfg, tcfg, kcfg, resume=args.resume,
                       progress=not args.no_progress)
-    print(json.dumps(result, indent=2, default=str))
-    print(f"best checkpoint: {out / 'best.pt'}", file=sys.stderr)
+    from musicgpt.distributed import world
+
+    if world()[0] == 0:  # under torchrun, one report
+        print(json.dumps(result, indent=2, default=str))
+        print(f"best checkpoint: {out / 'best.pt'}", file=sys.stderr)
     return 0
 
 
