@@ -143,6 +143,9 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_every: int = option(200, "steps between evaluations (each keeps best.pt if it is the best)")
+    save_every: float = option(120.0, "seconds of training between saves of last.pt, besides those at "
+                               "each evaluation, so a killed run resumes close to where it was; 0: only "
+                               "at evaluations", least=0.0)
     eval_batches: int = option(20, "batches read per evaluation")
     log_every: int = 10
     seed: int = option(0, "random seed (weights, batches)")

@@ -177,6 +177,7 @@ def train(model: GPT, cfg: TrainConfig,
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank > 0, dynamic_ncols=True,
                desc="train")
     t0, n_tokens = 0.0, 0
+    since_save = 0.0  # seconds of training since last.pt was written
 
     def loss_at(_: int) -> torch.Tensor:
         nonlocal t0, n_tokens
@@ -209,7 +210,18 @@ def train(model: GPT, cfg: TrainConfig,
             loss_sum.zero_()
             loss_n, interval_tokens, interval_time = 0, 0, 0.0
 
-        if (step % cfg.eval_every == 0 or step == cfg.steps) and rank == 0:  # the others go on
+        nonlocal since_save
+        since_save += dt
+        evaluating = step % cfg.eval_every == 0 or step == cfg.steps
+        if cfg.save_every and since_save >= cfg.save_every and not evaluating:
+            # between evaluations too: a kill loses at most `save_every` seconds of work
+            rec.checkpoint("last.pt", model, {**meta, "train_config": to_dict(cfg), "step": step},
+                           optimizer=optimizer, step=step, train_state=train_state())
+            rec.event({"event": "save", "step": step})
+            since_save = 0.0
+        if evaluating:
+            since_save = 0.0
+        if evaluating and rank == 0:  # the others go on
             last_eval = _evaluate(model, evaluate)
             rec.event({"event": "eval", "step": step, "lr": lr,
                        **{f"eval_{k}": v for k, v in last_eval.items()}})

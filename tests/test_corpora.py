@@ -358,3 +358,19 @@ def test_trecento_genres():
     assert dict(styles) == {"mass": 66, "madrigal": 16, "motet": 12, "benedicamus": 4, "ballata": 3,
                             "caccia": 2}
     assert rows["trecento/PMFC_24_21-O_proles_hispanie"]["style"] == "motet"
+
+
+def test_a_second_build_of_one_corpus_name_is_refused_while_the_first_runs(tmp_path, monkeypatch, capsys):
+    from music21 import corpus as m21
+
+    src = tmp_path / "src"
+    scores.write_midi(scores.m21_to_score(m21.parse("bach/bwv66.6")), src / "a.mid")
+    root = tmp_path / "corpora"
+    monkeypatch.setenv("MUSICGPT_CORPORA", str(root))
+    argv = ["corpus", "build", "--from", str(src), "--name", "mine", "--jobs", "1", "--no-progress"]
+    with builder._build_lock(root, "mine"):  # another build of "mine" holds it
+        assert main(argv) == 2
+        assert "corpus mine is being built by another process" in capsys.readouterr().err
+        assert not (root / "mine" / MANIFEST).exists()
+    assert main(argv) == 0  # once it has finished, the build goes ahead
+    assert (root / "mine" / MANIFEST).exists()

@@ -199,3 +199,31 @@ def test_bad_checkpoint_files_are_clear_errors(tmp_path):
     torch.save(raw, mismatch)
     with pytest.raises(MusicGPTError, match="do not fit"):
         load_checkpoint(mismatch)
+
+
+def test_save_every_keeps_last_pt_between_evaluations_so_a_crash_loses_little(tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, save_every=1e-9)  # every step, for the test
+    whole = new_model()
+    train(whole, cfg, get_batch, evaluate, tmp_path / "whole", {}, progress=False)
+    calls = 0
+
+    def crashing_batch(gen):
+        nonlocal calls
+        calls += 1
+        if calls == 26:
+            raise Crash
+        return get_batch(gen)
+
+    with pytest.raises(Crash):
+        train(new_model(), cfg, crashing_batch, evaluate, tmp_path / "broken", {}, progress=False)
+    _, _, extra = load_checkpoint(tmp_path / "broken" / "last.pt")
+    assert extra["step"] == 25  # not 20, the last evaluation
+    saves = [e["step"] for e in read_metrics(tmp_path / "broken") if e["event"] == "save"]
+    assert saves == [s for s in range(1, 26) if s % 10]
+    resumed = new_model()
+    assert train(resumed, cfg, get_batch, evaluate, tmp_path / "broken", {}, resume=True,
+                 progress=False)["steps"] == 40
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)

@@ -24,8 +24,8 @@ from musicgpt.errors import MusicGPTError
 # the config fields each command sets from its options, in the order --help lists them
 MODEL_OPTIONS = ("context", "n_layer", "n_head", "d_model", "dropout", "rope")
 TOKENIZER_OPTIONS = ("kind", "bpe_vocab_size", "texture_controls")
-TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_batches", "transpose",
-                 "control_drop", "windows", "balance", "valid_share", "seed", "device")
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup", "eval_every", "save_every", "eval_batches",
+                 "transpose", "control_drop", "windows", "balance", "valid_share", "seed", "device")
 SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "seed")
 
 

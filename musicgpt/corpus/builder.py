@@ -7,6 +7,7 @@ mtime and on the recipe, so a rebuild reads only what changed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -157,7 +158,36 @@ def build_from(
     return _build_recipe(recipe, root, jobs, progress)
 
 
+@contextlib.contextmanager
+def _build_lock(root: Path, name: str):
+    """Hold the build of corpus `name` (an flock on ROOT/.NAME.lock): a second build of the same
+    name, from another folder or process, is refused at once instead of mixing the two (their
+    manifest pointed at MIDI the other had removed). Released when the build ends or dies."""
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: builds are not serialised
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{name}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MusicGPTError(f"corpus {name} is being built by another process; wait for it to "
+                                "finish, or build under another --name") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _build_recipe(recipe: Recipe, root: Path | None, jobs: int | None, progress: bool) -> dict[str, Any]:
+    with _build_lock(root_dir(root), recipe.name):
+        return _build_recipe_locked(recipe, root, jobs, progress)
+
+
+def _build_recipe_locked(recipe: Recipe, root: Path | None, jobs: int | None, progress: bool
+                         ) -> dict[str, Any]:
     t0 = time.perf_counter()
     corpus_dir = root_dir(root) / recipe.name
     sources = _list_sources(recipe)
