@@ -147,7 +147,11 @@ class MusicTokenizer:
         music = [i for i in ids if i < self.base_size and i not in self._special_ids]
         if not music:
             return symusic.Score(self.base.time_division)
-        return self.base.decode(music)
+        try:
+            return self.base.decode(music)
+        except Exception as e:  # MidiTok assumes a well-formed stream; a broken one can raise anything
+            raise MusicGPTError(f"these tokens do not decode to music ({type(e).__name__} in "
+                                "MidiTok)") from None
 
     @property
     def _special_ids(self) -> set[int]:
@@ -167,11 +171,15 @@ class MusicTokenizer:
         return list(self._base_sequence(ids).tokens)
 
     def error_rate(self, ids: Sequence[int]) -> float:
-        """MidiTok's share of tokens that break the grammar (0 for a valid sequence)."""
+        """MidiTok's share of tokens that break the grammar (0 for a valid sequence; 1 for a
+        stream so broken that MidiTok's checker itself fails on it)."""
         music = [i for i in ids if i not in self._special_ids]
         if not any(i < self.base_size for i in music):
             return 0.0
-        return float(self.base.tokens_errors(self._base_sequence(music)))
+        try:
+            return float(self.base.tokens_errors(self._base_sequence(music)))
+        except Exception:  # MidiTok's checker trips over some broken streams: all of it is wrong
+            return 1.0
 
     # ---- per-id facts used by data, evaluation and augmentation -------------------------------
     @property
