@@ -72,21 +72,26 @@ class Crash(Exception):
     pass
 
 
+def crashing_at(call: int):
+    """get_batch that raises Crash on its `call`-th use (a kill mid-run)."""
+    calls = 0
+
+    def batch(gen):
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise Crash
+        return get_batch(gen)
+
+    return batch
+
+
 def test_resume_after_a_crash_ends_where_an_unbroken_run_ends(tmp_path):
     whole = new_model()
     train(whole, CFG, get_batch, evaluate, tmp_path / "whole", {}, progress=False)
 
-    calls = 0
-
-    def crashing_batch(gen):
-        nonlocal calls
-        calls += 1
-        if calls == 26:  # after the step-20 checkpoint, mid-way to the next one
-            raise Crash
-        return get_batch(gen)
-
-    with pytest.raises(Crash):
-        train(new_model(), CFG, crashing_batch, evaluate, tmp_path / "broken", {}, progress=False)
+    with pytest.raises(Crash):  # after the step-20 checkpoint, mid-way to the next one
+        train(new_model(), CFG, crashing_at(26), evaluate, tmp_path / "broken", {}, progress=False)
     _, _, extra = load_checkpoint(tmp_path / "broken" / "last.pt")
     assert extra["step"] == 20
     resumed = new_model()  # fresh weights: resume must replace them all
@@ -207,17 +212,8 @@ def test_save_every_keeps_last_pt_between_evaluations_so_a_crash_loses_little(tm
     cfg = dataclasses.replace(CFG, save_every=1e-9)  # every step, for the test
     whole = new_model()
     train(whole, cfg, get_batch, evaluate, tmp_path / "whole", {}, progress=False)
-    calls = 0
-
-    def crashing_batch(gen):
-        nonlocal calls
-        calls += 1
-        if calls == 26:
-            raise Crash
-        return get_batch(gen)
-
     with pytest.raises(Crash):
-        train(new_model(), cfg, crashing_batch, evaluate, tmp_path / "broken", {}, progress=False)
+        train(new_model(), cfg, crashing_at(26), evaluate, tmp_path / "broken", {}, progress=False)
     _, _, extra = load_checkpoint(tmp_path / "broken" / "last.pt")
     assert extra["step"] == 25  # not 20, the last evaluation
     saves = [e["step"] for e in read_metrics(tmp_path / "broken") if e["event"] == "save"]
