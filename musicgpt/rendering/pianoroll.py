@@ -33,7 +33,7 @@ GLYPHS = {ch: np.array([[c == "#" for c in row] for row in rows.split()], dtype=
     "8": "### #.# ### #.# ###", "9": "### #.# ### ..# ###"}.items()}
 
 
-def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: int = 5,
+def piano_roll(score: symusic.Score, px_per_quarter: int = 24, px_per_semitone: int = 10,
                max_width: int = 12000, marks: Sequence[int] = ()) -> np.ndarray:
     """(H, W, 3) uint8 image: time left to right, pitch bottom to top, one colour per track.
 
