@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
                    sample_cfg: SampleConfig, bars: int | None = 4, style: str | None = None,
                    mode: str | None = None, voices: int | None = None, tonic: str | None = None,
                    keep_key: bool = True, infer_key: bool = True,
-                   generator: torch.Generator | None = None, key_finder=None) -> Continuation:
+                   generator: torch.Generator | None = None, key_finder=None,
+                   on_bar: Callable[[], None] | None = None) -> Continuation:
     """Sample a continuation of `prompt`; with `bars`, stop after that many new bars.
 
     The continuation keeps the header's texture and meter: it plays in the header's voices
@@ -210,9 +212,14 @@ def continue_score(model: torch.nn.Module, tok: MusicTokenizer, prompt: symusic.
         if len(ids) >= context:  # the model reads the last half context; the masks see it all
             head, window = ids[: -(context // 2)], ids[-(context // 2):]
             fn = lambda x: mask_fn(head + x)  # noqa: E731
+        def watched(new: list[int]) -> bool:  # `on_bar` at each bar line sampled (a progress bar)
+            if on_bar is not None and new and new[-1] == bar_id:
+                on_bar()
+            return stop(new) if stop is not None else False
+
         return sample(model, window, max_new_tokens=budget, temperature=sample_cfg.temperature,
                       top_k=sample_cfg.top_k, top_p=sample_cfg.top_p, generator=generator,
-                      logits_mask_fn=fn, stop_ids=(tok.eos_id,), stop_fn=stop, device=device,
+                      logits_mask_fn=fn, stop_ids=(tok.eos_id,), stop_fn=watched, device=device,
                       logits_bias_fn=bias_fn if not head else (lambda x: bias_fn(head + x)))
 
     final_on_tonic = None

@@ -69,8 +69,9 @@ def test_a_midi_that_does_not_fit_on_the_disk_is_an_error_and_the_old_file_stays
     good.write_bytes(b"MThd-the-user's-good-file")
     # 40 new bars in four voices come to about 6 KB of MIDI; the model's tokenizer file is 3 KB.
     # A note string, not a score file: music21 would write (and damage) its parse cache here.
-    done = _run_with_file_size_limit(["continue", "C4 D4 E4 F4 G4:h", "--voices", "4", "--length", "40bars",
-                                      "--seed", "2", "--out", str(good)], tmp_path, limit=3500)
+    argv = ["continue", "C4 D4 E4 F4 G4:h", "--voices", "4", "--length", "40bars", "--seed", "2",
+            "--no-progress", "--out", str(good)]
+    done = _run_with_file_size_limit(argv, tmp_path, limit=3500)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip().splitlines() == [f"musicgpt: error: cannot write {good}: File too large"]
     assert "wrote" not in done.stdout

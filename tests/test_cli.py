@@ -357,3 +357,14 @@ def test_console_and_record_count_the_same_new_notes(tmp_path, capsys):
     record = json.loads(out.with_suffix(".json").read_text())
     assert f"{record['new_notes']} new notes" in said
     assert record["notes_written"] == record["new_notes"] + 4  # the header's four, then the new
+
+
+def test_long_continuations_show_progress_in_bars_unless_told_not_to(tmp_path, capsys):
+    argv = ["continue", "C4 D4 E4 F4", "--length", "16bars", "--out", str(tmp_path / "x.mid")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "continue:" in err and "/17" in err and "bar/s" in err  # 16 bars and the header's own
+    assert main([*argv, "--no-progress"]) == 0
+    assert "continue:" not in capsys.readouterr().err
+    assert main(["continue", "C4 D4", "--length", "4bars", "--out", str(tmp_path / "y.mid")]) == 0
+    assert "continue:" not in capsys.readouterr().err  # a few seconds: no bar

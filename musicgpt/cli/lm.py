@@ -92,6 +92,8 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=1, help="how many continuations to write")
     p.add_argument("--tune", type=int, metavar="N",
                    help="from an ABC tune book, the tune numbered N (its X: field); default: the first")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on stderr for 16 bars or more in all)")
     p.add_argument("--force", action="store_true",
                    help="replace files beside --out (its .json, and with --render its .wav, .png and "
                    ".musicxml; OUT-1.mid ... with --samples) that an earlier continue did not write")
@@ -167,6 +169,7 @@ def parse_length(text: str) -> tuple[int | None, int]:
 
 
 MAX_BARS, MAX_TOKENS, MAX_SAMPLES = 128, 20_000, 100  # what one `continue` will do
+PROGRESS_FROM_BARS = 16  # bars in all (samples x length) from which `continue` shows progress
 
 
 def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
@@ -263,11 +266,22 @@ def cmd_continue(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     tonic, mode = parse_key(args.key, args.mode)
     done: list[Path] = []  # what this run has written, to name if a later sample fails
+    # a progress bar with an ETA for long work (16 bars or more in all), counted in bar lines
+    total_bars = (bars + 1) * args.samples if bars is not None else 0
+    from tqdm import tqdm
+
+    progress = tqdm(total=total_bars, unit="bar", desc="continue", leave=False,
+                    disable=total_bars < PROGRESS_FROM_BARS or args.no_progress)
+
+    def tick() -> None:  # a redrawn last bar is not counted twice
+        if progress.n < progress.total:
+            progress.update(1)
+
     try:
         for k in range(args.samples):
             result = continue_score(model, tok, prompt, sample_cfg=scfg, bars=bars, style=args.style,
                                     mode=mode, voices=args.voices, tonic=tonic,
-                                    keep_key=not args.free, generator=gen)
+                                    keep_key=not args.free, generator=gen, on_bar=tick)
             path = outputs[k][0]
             written = result.continuation if args.only_continuation else result.score
             record = {"prompt": args.prompt, "bars": args.bars, "length": args.length,
@@ -307,10 +321,12 @@ def cmd_continue(args: argparse.Namespace) -> int:
                 for line in render_outputs(written, path.with_suffix(""), KINDS, SAMPLE_RATE, marks=marks):
                     print(line)
     except (MusicGPTError, OSError):
+        progress.close()
         if done:
             print(f"musicgpt: note: written before the failure (kept): {', '.join(map(str, done))}",
                   file=sys.stderr)
         raise
+    progress.close()
     return 0
 
 
