@@ -27,13 +27,12 @@ from musicgpt.steering import (
     plain_mask,
     resolve_key,
     scale_mask,
-    sounds_mode,
     texture_mask,
     voice_programs,
     voices_enter,
     within,
 )
-from musicgpt.theory import VELOCITY, pitch_class
+from musicgpt.theory import VELOCITY, pitch_class, sounds_mode
 from musicgpt.tokens.state import silent_bars
 from musicgpt.tokens.tokenizer import MusicTokenizer
 

@@ -56,7 +56,7 @@ def my_rows(batch_size: int) -> slice:
     return slice(rank * share, (rank + 1) * share)
 
 
-def check_in_step(model: torch.nn.Module) -> None:
+def check_ranks_agree(model: torch.nn.Module) -> None:
     """Raise unless every rank holds the same weights (a cheap checksum, gathered)."""
     if not dist.is_initialized():
         return

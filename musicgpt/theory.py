@@ -114,18 +114,24 @@ def estimate_key(hist: np.ndarray, first_bass: int | None = None) -> tuple[int, 
     tonic; ties go to PREFERENCE's commoner mode. The weights were chosen on the first 4 bars of
     train and validation pieces (a header's last note is no evidence, so the final is not used);
     the accuracy is in docs/benchmarks.md. A rule, not a model."""
+    scores = key_scores(hist, first_bass)
+    best, best_score = (0, "ionian"), -np.inf
+    for tonic in range(12):
+        for mode in PREFERENCE:
+            if scores[mode][tonic] > best_score + 1e-9:
+                best, best_score = (tonic, mode), scores[mode][tonic]
+    return best
+
+
+def key_scores(hist: np.ndarray, first_bass: int | None = None) -> dict[str, np.ndarray]:
+    """estimate_key's score of every tonic (12,) for each diatonic mode."""
     total = float(np.sum(hist))
     if total <= 0:
         raise MusicGPTError("no notes to find a key in")
     h = np.asarray(hist, dtype=np.float64) / total
-    best, best_score = (0, "ionian"), -np.inf
-    for tonic in range(12):
-        base = 0.5 * h[tonic] + 0.5 * h[(tonic + 7) % 12] + 0.1 * (first_bass == tonic)
-        for mode in PREFERENCE:
-            score = base + sum(h[(tonic + s) % 12] for s in MODE_STEPS[mode])
-            if score > best_score + 1e-9:
-                best, best_score = (tonic, mode), score
-    return best
+    base = np.array([0.5 * h[t] + 0.5 * h[(t + 7) % 12] + 0.1 * (first_bass == t) for t in range(12)])
+    return {mode: base + np.array([sum(h[(t + s) % 12] for s in steps) for t in range(12)])
+            for mode, steps in MODE_STEPS.items()}
 
 
 def score_key(score: Any) -> tuple[int, str]:

@@ -189,7 +189,7 @@ def train(model: GPT, cfg: TrainConfig,
 
     def after(done: int, lr: float, loss: torch.Tensor) -> None:
         nonlocal step, loss_sum, loss_n, interval_tokens, interval_time, train_time, tokens_done
-        nonlocal last_eval, best_loss, best_step
+        nonlocal last_eval, best_loss, best_step, since_save
         step = done
         loss_sum += loss.float()
         loss_n += 1
@@ -210,7 +210,6 @@ def train(model: GPT, cfg: TrainConfig,
             loss_sum.zero_()
             loss_n, interval_tokens, interval_time = 0, 0, 0.0
 
-        nonlocal since_save
         since_save += dt
         evaluating = step % cfg.eval_every == 0 or step == cfg.steps
         if cfg.save_every and since_save >= cfg.save_every and not evaluating:
@@ -238,7 +237,7 @@ def train(model: GPT, cfg: TrainConfig,
               autocast=autocast, after=after)
     bar.close()
     if world_size > 1:
-        distributed.check_in_step(model)
+        distributed.check_ranks_agree(model)
         distributed.stop()
     if last_eval is None and rank == 0:  # resumed a finished run: nothing trained, report where it stands
         last_eval = _evaluate(model, evaluate)

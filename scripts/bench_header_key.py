@@ -19,7 +19,7 @@ from musicgpt.classifier.classify import load_classifier
 from musicgpt.config import MODES, SHIPPED_CLASSIFIER, SHIPPED_MODEL, shipped
 from musicgpt.evaluation import continuations as C
 from musicgpt.scores import first_bars
-from musicgpt.theory import MODE_STEPS, pc_histogram, pitch_class
+from musicgpt.theory import key_scores, pc_histogram, pitch_class
 
 
 def rule_scores(score) -> np.ndarray:
@@ -28,13 +28,9 @@ def rule_scores(score) -> np.ndarray:
     time = np.concatenate([a["time"] for a in arrays])
     pitch = np.concatenate([a["pitch"] for a in arrays])
     first = int(pitch[time == time.min()].min() % 12)
-    h = pc_histogram(score)
-    h = h / h.sum()
     out = np.full((12, len(MODES)), -np.inf)
-    for t in range(12):
-        base = 0.5 * h[t] + 0.5 * h[(t + 7) % 12] + 0.1 * (first == t)
-        for m, steps in MODE_STEPS.items():
-            out[t, MODES.index(m)] = base + sum(h[(t + s) % 12] for s in steps)
+    for m, scores in key_scores(pc_histogram(score), first).items():
+        out[:, MODES.index(m)] = scores
     return out
 
 

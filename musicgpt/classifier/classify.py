@@ -142,17 +142,24 @@ def load_classifier(path: str | Path | None = None, device: str = "cpu") -> Clas
     styles = info.get("styles")
     if not isinstance(styles, list) or not styles or not all(isinstance(x, str) for x in styles):
         raise MusicGPTError(f"{path} is a damaged classifier: its list of styles is {styles!r}")
+    heads = _stored_heads(info, extra["heads"], path)
+    return Classifier(model, heads.to(device).eval(), tok, tuple(styles),
+                      dict(info.get("temperature", {})), meta)
+
+
+def _stored_heads(info: dict, state: dict, path: str | Path) -> Heads:
+    """The heads a checkpoint's meta["classifier"] (`info`) describes, with their stored weights;
+    one MusicGPTError naming `path` when they do not fit or are not finite."""
     try:
-        heads = Heads(len(styles), info["key_head"])
-        heads.load_state_dict({k: v.float() for k, v in extra["heads"].items()})
+        heads = Heads(len(info["styles"]), info["key_head"])
+        heads.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, TypeError, KeyError, ValueError) as e:
         raise MusicGPTError(f"{path}: the heads' weights do not fit their config: "
                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     bad = next((n for n, p in heads.named_parameters() if not torch.isfinite(p).all()), None)
     if bad is not None:
         raise MusicGPTError(f"{path} is damaged: its heads hold NaN or infinite values ({bad})")
-    return Classifier(model, heads.to(device).eval(), tok, tuple(styles),
-                      dict(info.get("temperature", {})), meta)
+    return heads.eval()
 
 
 def header_key_finder(model: GPT, tok: MusicTokenizer, info: dict | None, state: dict | None):
@@ -163,14 +170,12 @@ def header_key_finder(model: GPT, tok: MusicTokenizer, info: dict | None, state:
     profile rule in theory.estimate_key (docs/benchmarks.md, scripts/bench_header_key.py)."""
     if not info or not state or "key_head" not in info or "styles" not in info:
         return None
-    heads = Heads(len(info["styles"]), info["key_head"])
     try:
-        heads.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError:
+        heads = _stored_heads(info, state, "the model's checkpoint")
+    except MusicGPTError:  # heads that do not fit: continuation falls back to the profile rule
         return None
-    meta = {"classifier": info}
-    clf = Classifier(model, heads.to(next(model.parameters()).device).eval(), tok, tuple(info["styles"]),
-                     dict(info.get("temperature", {})), meta)
+    clf = Classifier(model, heads.to(next(model.parameters()).device), tok, tuple(info["styles"]),
+                     dict(info.get("temperature", {})), {"classifier": info})
     diatonic = [i for i, m in enumerate(MODES) if m != "other"]
 
     def find(score: symusic.Score) -> tuple[int, str]:
