@@ -29,9 +29,10 @@ GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 SRC = GOLDEN / "src"
 CHORALES = SRC / "chorales"
 CLASSIFIED = [CHORALES / "bwv66.6.mxl", SRC / "Agnus_01.krn", SRC / "AmateurHornpipe.abc"]
-# The model's float32 sums may differ in the last bits between CPUs and thread counts; any change
-# of behaviour (tokens, split, smoothing) moves a figure far more than this.
-REL_TOL = 1e-6
+# The model's float32 sums may differ in the last bits between CPUs, thread counts and runs (a
+# loss moved by 2.6e-6 relative between two runs on one machine); any change of behaviour
+# (tokens, split, smoothing) moves a figure far more than this.
+REL_TOL = 2e-5
 
 
 def weights() -> Path:
