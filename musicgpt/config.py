@@ -28,6 +28,9 @@ SHIPPED_MODEL = "default.pt"  # the language model
 # the shipped classifier: a body fine-tuned for style, with a key head fitted on it frozen
 # (docs/classification.md); default.pt is the language model, with frozen-body heads
 SHIPPED_CLASSIFIER = "classifier.pt"
+# `classify` answers "unsure" for a question whose best calibrated probability is below this
+# (docs/classification.md gives the accuracy of the answers above it on held-out collections)
+UNSURE_BELOW = 0.5
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:

@@ -410,3 +410,29 @@ def test_explain_shows_the_degrees_finals_and_rules_for_a_dorian_tune(capsys):
     assert ev["degrees"]["6th"]["upper"][1] > ev["degrees"]["6th"]["lower"][1]
     assert ev["degrees"]["7th"]["lower"][1] > ev["degrees"]["7th"]["upper"][1]
     assert ev["rules"]["final + best scale"] == "G dorian"
+
+
+def test_an_answer_below_the_threshold_is_unsure():
+    from musicgpt.classifier.classify import describe
+
+    ps = np.array([0.45, 0.35, 0.2])
+    pk = np.zeros((12, len(MODES)))
+    pk[2, MODES.index("dorian")] = 0.9
+    pk[9, MODES.index("aeolian")] = 0.1
+    got = describe(ps, pk, ("chorale", "mass", "motet"), unsure_below=0.5)
+    assert got["answer"] == {"style": "unsure", "mode": "dorian", "tonic": "D", "key": "D dorian"}
+    assert got["style"][0] == ["chorale", 0.45]  # the probabilities are still shown
+    assert describe(ps, pk, ("chorale", "mass", "motet"), unsure_below=0.0)["answer"]["style"] == "chorale"
+    assert describe(ps, pk, ("chorale", "mass", "motet"), unsure_below=0.95)["answer"]["key"] == "unsure"
+
+
+@pytest.mark.slow
+def test_classify_says_unsure_below_the_flag(tmp_path, capsys):
+    path = tmp_path / "bwv66.6.mid"
+    write_midi(m21_to_score(corpus.parse("bach/bwv66.6")), path)
+    assert main(["classify", str(path), "--json", "--unsure-below", "1"]) == 0
+    sure_never = json.loads(capsys.readouterr().out)[0]
+    assert set(sure_never["answer"].values()) == {"unsure"}
+    assert main(["classify", str(path), "--unsure-below", "0"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.rsplit(": ", 1)[1] == "chorale, F# aeolian"  # (the folder's name has "unsure" in it)

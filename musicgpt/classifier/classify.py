@@ -24,7 +24,7 @@ import torch
 from musicgpt.checkpoint import load_checkpoint, save_checkpoint
 from musicgpt.classifier.features import first_bars_ids, piece_features, piece_states
 from musicgpt.classifier.heads import KEY_LABELS, Heads
-from musicgpt.config import MODES, SHIPPED_CLASSIFIER, shipped
+from musicgpt.config import MODES, SHIPPED_CLASSIFIER, UNSURE_BELOW, shipped
 from musicgpt.errors import MusicGPTError
 from musicgpt.model import GPT
 from musicgpt.theory import PITCH_CLASSES
@@ -91,16 +91,17 @@ class Classifier:
                                 "range the model reads")
         return ids
 
-    def classify_score(self, score: symusic.Score, bars: int | None = None, top: int = 3) -> dict:
-        """Top labels with probabilities for style, mode, tonic and tonic + mode."""
+    def classify_score(self, score: symusic.Score, bars: int | None = None, top: int = 3,
+                       unsure_below: float = UNSURE_BELOW) -> dict:
+        """Top labels with probabilities for style, mode, tonic and tonic + mode (describe)."""
         ps, pk = self.probabilities([self.encode(score, bars)])
-        return describe(ps[0], pk[0], self.styles, top)
+        return describe(ps[0], pk[0], self.styles, top, unsure_below)
 
-    def classify_work(self, scores: Sequence[symusic.Score], bars: int | None = None, top: int = 3
-                      ) -> dict:
+    def classify_work(self, scores: Sequence[symusic.Score], bars: int | None = None, top: int = 3,
+                      unsure_below: float = UNSURE_BELOW) -> dict:
         """One answer for several files that make one work (the sections of a mass): combine."""
         ps, pk = self.probabilities([self.encode(s, bars) for s in scores])
-        return describe(combine(ps), combine(pk), self.styles, top)
+        return describe(combine(ps), combine(pk), self.styles, top, unsure_below)
 
 
 def combine(p: np.ndarray) -> np.ndarray:
@@ -116,14 +117,21 @@ def combine(p: np.ndarray) -> np.ndarray:
     return q / q.sum()
 
 
-def describe(ps: np.ndarray, pk: np.ndarray, styles: Sequence[str], top: int = 3) -> dict:
-    """{"style": [[label, p], ...], "mode": ..., "tonic": ..., "key": ...}, best first."""
+def describe(ps: np.ndarray, pk: np.ndarray, styles: Sequence[str], top: int = 3,
+             unsure_below: float = UNSURE_BELOW) -> dict:
+    """{"style": [[label, p], ...], "mode": ..., "tonic": ..., "key": ..., "answer": {...}}, best
+    first. "answer" gives each question's best label, or "unsure" when its calibrated
+    probability is below `unsure_below`."""
     def best(p: np.ndarray, names: Sequence[str]) -> list[list]:
         order = np.argsort(-p)[:top]
         return [[names[i], round(float(p[i]), 4)] for i in order]
 
-    return {"style": best(ps, styles), "mode": best(pk.sum(0), MODES),
-            "tonic": best(pk.sum(1), PITCH_CLASSES), "key": best(pk.reshape(-1), KEY_LABELS)}
+    out = {"style": best(ps, styles), "mode": best(pk.sum(0), MODES),
+           "tonic": best(pk.sum(1), PITCH_CLASSES), "key": best(pk.reshape(-1), KEY_LABELS)}
+    out["answer"] = {q: (out[q][0][0] if out[q][0][1] >= unsure_below else "unsure")
+                     for q in ("style", "mode", "tonic", "key")}
+    out["unsure_below"] = unsure_below
+    return out
 
 
 def load_classifier(path: str | Path | None = None, device: str = "cpu") -> Classifier:

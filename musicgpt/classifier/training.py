@@ -107,8 +107,15 @@ def _probe(clf: Classifier, batches: Batches, cfg: ClassifierTrainConfig, gen: t
            on_log: Callable[[dict], None] | None) -> None:
     """Heads on a frozen body, fitted on cached features (_probe_features); the heads' learning
     rate decays from head_lr to 0 by a cosine, without warmup."""
+    fit_cached(clf, _probe_features(clf, batches, cfg, gen, on_log), cfg, gen, on_log)
+
+
+def fit_cached(clf: Classifier, X: dict[str, torch.Tensor], cfg: ClassifierTrainConfig,
+               gen: torch.Generator, on_log: Callable[[dict], None] | None = None) -> None:
+    """Fit clf's heads (those whose parameters require grad) on cached features `X`: "mean",
+    "mass", "state" and the labels "style", "key" with their weights "w_style", "w_key", as
+    _probe_features makes them; cfg.probe_iters AdamW steps of cfg.probe_batch pieces."""
     t0 = time.time()
-    X = _probe_features(clf, batches, cfg, gen, on_log)
     device = next(clf.model.parameters()).device
     heads = list(clf.heads.parameters())
     opt = torch.optim.AdamW(heads, lr=cfg.head_lr, weight_decay=0.05)

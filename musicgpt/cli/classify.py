@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from musicgpt.cli.options import HelpFormatter, add_options, config_from, whole_number
-from musicgpt.config import SHIPPED_CLASSIFIER, ClassifierTrainConfig, shipped
+from musicgpt.cli.options import HelpFormatter, add_options, config_from, probability, whole_number
+from musicgpt.config import SHIPPED_CLASSIFIER, UNSURE_BELOW, ClassifierTrainConfig, shipped
 from musicgpt.errors import MusicGPTError
 
 DEFAULT_MODEL = shipped(SHIPPED_CLASSIFIER)
@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=whole_number(1, "at least one label is shown"), default=3, metavar="N",
                    help="labels shown per question (style, mode, tonic, tonic+mode), at least 1")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--unsure-below", type=probability, default=UNSURE_BELOW, metavar="P",
+                   help="answer \"unsure\" to a question whose best calibrated probability is below P "
+                   "(0 always answers)")
     p.add_argument("--explain", action="store_true",
                    help="also show the evidence for the mode: how much of the music is on the minor or "
                    "major third, sixth and seventh of the tonic, the finals, and three rules' answers")
@@ -55,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu or cuda")
+    p.add_argument("--confusion", type=Path, metavar="PNG",
+                   help="also draw the style and mode confusion matrices into this PNG")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -105,14 +110,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if encoded:
         ps, pk = clf.probabilities([ids for _, ids in encoded])  # one batched pass over all files
         for (i, _), p_style, p_key in zip(encoded, ps, pk):
-            results[i].update(describe(p_style, p_key, clf.styles, args.top))
+            results[i].update(describe(p_style, p_key, clf.styles, args.top, args.unsure_below))
             if args.explain:
                 from musicgpt.classifier.explain import mode_evidence
 
                 results[i]["explain"] = mode_evidence(scores[i], results[i]["tonic"][0][0])
         if args.together:
             work = {"files": [results[i]["file"] for i, _ in encoded],
-                    **describe(combine(ps), combine(pk), clf.styles, args.top)}
+                    **describe(combine(ps), combine(pk), clf.styles, args.top, args.unsure_below)}
     if args.json:
         print(json.dumps({"files": results, "work": work} if args.together else results, indent=2))
     else:
@@ -129,7 +134,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _text(name: str, r: dict) -> str:
-    lines = [name]
+    a = r["answer"]
+    style = "style unsure" if a["style"] == "unsure" else a["style"]
+    key = "key unsure" if a["key"] == "unsure" else a["key"]
+    lines = [f"{name}: {style}, {key}"]
     for key, title in (("style", "style"), ("mode", "mode"), ("tonic", "tonic"), ("key", "tonic+mode")):
         lines.append(f"  {title:<11}" + "   ".join(f"{lab} {p:.2f}" for lab, p in r[key]))
     return "\n".join(lines)
@@ -143,6 +151,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.model.exists():
         raise MusicGPTError(f"no model at {args.model}; check the path, or leave out --model "
                             "to use the shipped one")
+    if args.confusion is not None:  # before the evaluation, not after
+        from musicgpt.atomic import check_writable
+
+        if args.confusion.suffix.lower() != ".png":
+            raise MusicGPTError(f"--confusion {args.confusion} should end in .png")
+        check_writable([args.confusion])
     import torch
 
     from musicgpt.trainer import resolve_device
@@ -155,6 +169,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     r = {"model": str(args.model), "corpus": args.corpus, "device": str(device),
          **evaluate(clf, test, args.bars, progress=not args.no_progress)}
     print(json.dumps(r, indent=2) if args.json else summary(r))
+    if args.confusion is not None:
+        from musicgpt.config import MODES
+        from musicgpt.rendering.charts import write_confusion
+
+        drawn = [("style", r["style"]["labels"], r["style"]["confusion"])] if "style" in r else []
+        if "all" in r["key"]:
+            drawn.append(("mode", list(MODES), r["key"]["all"]["mode_confusion"]))
+        if not drawn:
+            raise MusicGPTError(f"{args.corpus}'s test pieces have no style or mode labels: "
+                                "no confusion matrix to draw")
+        write_confusion(args.confusion, drawn)
+        print(f"wrote {args.confusion}", file=sys.stderr)
     return 0
 
 
