@@ -89,29 +89,98 @@ def test_piano_roll_png_decodes_to_the_notes_drawn(tmp_path):
     pianoroll.write_png(img, path)
     back = decode_png(path.read_bytes())
     assert (back == img).all()
-    # pitch 67 is the top note: hi = 69, so its band starts 2 semitones down; the margin is 10 px
-    y67, y60 = (69 - 67) * 4 + 1, (69 - 60) * 4 + 1
-    assert tuple(back[y67, 10 + 10]) == tuple(pianoroll.PALETTE[1])   # track 1, first quarter
-    assert tuple(back[y60, 10 + 30]) == tuple(pianoroll.PALETTE[0])   # track 0, from quarter 1
-    assert tuple(back[y60, 10 + 5]) != tuple(pianoroll.PALETTE[0])    # before its onset: no note
-    assert (back[:, 10 + 20 - 1:10 + 20 + 1] == 0).any()            # the dashed mark at tick 480
+    # pitch 67 is the top note: hi = 69, so its band starts 2 semitones down, below the bar numbers
+    top, left = pianoroll.STRIP, pianoroll.LEFT
+    y67, y60 = top + (69 - 67) * 4 + 1, top + (69 - 60) * 4 + 1
+    assert tuple(back[y67, left + 10]) == tuple(pianoroll.PALETTE[1])   # track 1, first quarter
+    assert tuple(back[y60, left + 30]) == tuple(pianoroll.PALETTE[0])   # track 0, from quarter 1
+    assert tuple(back[y60, left + 5]) != tuple(pianoroll.PALETTE[0])    # before its onset: no note
+    assert (back[top:, left + 20 - 1:left + 20 + 1] == 0).any()        # the dashed mark at tick 480
 
 
-def test_each_c_is_named_in_the_margin():
-    img = pianoroll.piano_roll(_one_note(60), px_per_semitone=5)  # rows for pitches 62 down to 58
-    band = img[(62 - 60) * 5:(62 - 60) * 5 + 5]                  # the C4 row
-    assert ((band[:, 1:4, 0] == 60) == pianoroll.GLYPHS["C"]).all()
-    assert ((band[:, 5:8, 0] == 60) == pianoroll.GLYPHS["4"]).all()
-    assert not (img[:(62 - 60) * 5, :9] == 60).any()             # no other label
+def _label(img: np.ndarray, y: int, x: int, text: str, grey: int) -> bool:
+    """Whether `text` is drawn in `grey` with its top-left corner at (y, x)."""
+    for k, ch in enumerate(text):
+        cell = img[y:y + pianoroll.GLYPH_H, x + k * pianoroll.GLYPH_W:x + k * pianoroll.GLYPH_W + 5, 0]
+        if not ((cell == grey) == pianoroll.GLYPHS[ch]).all():
+            return False
+    return True
 
 
-def test_bar_lines_follow_time_signature_changes():
+def test_every_pitch_is_named_at_the_left_and_each_c_stands_out():
+    img = pianoroll.piano_roll(_one_note(61), px_per_semitone=10)  # rows for pitches 63 down to 59
+    top = pianoroll.STRIP
+    for row, name in enumerate(["Eb4", "D4", "C#4", "C4", "B3"]):  # the package's spellings
+        grey = pianoroll.C_LABEL if name == "C4" else pianoroll.LABEL
+        assert _label(img, top + row * 10 + 1, 2, name, grey), name
+    small = pianoroll.piano_roll(_one_note(61), px_per_semitone=5)  # too small for every name
+    c4 = top + (63 - 60) * 5 + 5 - pianoroll.GLYPH_H  # bottom-aligned in its row
+    assert _label(small, c4, 2, "C4", pianoroll.C_LABEL)
+    assert (small[top:, :pianoroll.LEFT] == pianoroll.LABEL).sum() == 0  # no other name
+
+
+def test_bar_lines_and_numbers_follow_time_signature_changes():
     s = _one_note(48, quarters=11.0)  # pitch 48: the note's band is the bottom rows
     s.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     s.time_signatures.append(symusic.TimeSignature(480 * 4, 3, 4))
     img = pianoroll.piano_roll(s, px_per_quarter=10, px_per_semitone=4)
-    grey = [x for x in range(img.shape[1]) if tuple(img[0, x]) == (170, 170, 170)]
-    assert grey == [10 + 10 * q for q in (0, 4, 7, 10)]  # 4/4, then 3/4 bars; 10 px margin
+    top, left = pianoroll.STRIP, pianoroll.LEFT
+    grey = [x for x in range(img.shape[1]) if tuple(img[top, x]) == (170, 170, 170)]
+    assert grey == [left + 10 * q for q in (0, 4, 7, 10)]  # 4/4, then 3/4 bars
+    for number, q in enumerate((0, 4, 7, 10), start=1):  # each bar's number above its line
+        assert _label(img, 1, left + 10 * q + 2, str(number), pianoroll.C_LABEL)
+
+
+@pytest.fixture(scope="module")
+def credo() -> symusic.Score:
+    """Palestrina's Credo from music21's corpus: 125 bars of 4/2, 1,000 quarter notes."""
+    return load_score(corpus.getWork("palestrina/Credo_00"))
+
+
+def test_a_long_piece_wraps_into_systems_of_whole_bars(credo):
+    from miditok.utils import get_bars_ticks
+
+    img = pianoroll.piano_roll(credo)
+    assert img.shape[1] <= 2000 and img.shape[0] <= 12000  # not a strip 24,000 px wide
+    bars = get_bars_ticks(credo)
+    content = 2000 - pianoroll.LEFT - pianoroll.RIGHT - 1
+    rows = pianoroll.systems(bars, credo.end(), credo.ticks_per_quarter, 24, content)
+    assert len(rows) == 13  # 125 bars of 192 px: ten to a system
+    assert all(t0 in bars for t0, _ in rows) and rows[-1][1] == credo.end()
+    blocks = img.shape[0] - (len(rows) - 1) * pianoroll.GAP
+    assert blocks % len(rows) == 0  # the systems, one under another, each as high as the others
+    # the first system's bar numbers are 1 to 10, the second's begin at 11
+    second = blocks // len(rows) + pianoroll.GAP
+    assert _label(img, second + 1, pianoroll.LEFT + 2, "11", pianoroll.C_LABEL)
+    # a huge piece still fits: px_per_quarter shrinks instead of the image growing without end
+    huge = pianoroll.piano_roll(credo, max_height=3000)
+    assert huge.shape[0] <= 3000 and huge.shape[1] <= 2000
+
+
+def test_a_note_held_across_a_system_break_is_drawn_in_both():
+    s = _one_note(60, start_q=6.0, quarters=4.0)  # from bar 2 into bar 3 (4/4)
+    width = pianoroll.LEFT + pianoroll.RIGHT + 1 + 8 * 20  # two bars at 20 px a quarter
+    img = pianoroll.piano_roll(s, px_per_quarter=20, max_width=width)
+    assert img.shape[1] == width
+    block = (img.shape[0] - pianoroll.GAP) // 2  # two systems: bars 1-2, and bar 3
+    blue = (img == pianoroll.PALETTE[0]).all(axis=2)
+    ys, xs = np.nonzero(blue)
+    assert ys.min() < block and ys.max() >= block + pianoroll.GAP  # in both systems' rows
+    assert xs[ys < block].max() >= width - pianoroll.RIGHT - 3  # to the first system's end
+
+
+def test_header_notes_are_pale_and_the_model_notes_full_colour():
+    s = _one_note(60, quarters=1.0)
+    s.tracks[0].notes.append(symusic.Note(480, 480, 62, 100))  # the model's note, from tick 480
+    img = pianoroll.piano_roll(s, px_per_quarter=20, header_end=480, marks=[480])
+    top, left = pianoroll.STRIP, pianoroll.LEFT
+    hi = 62 + 2
+    header = tuple(img[top + (hi - 60) * 10 + 4, left + 10])
+    model = tuple(img[top + (hi - 62) * 10 + 4, left + 30])
+    assert model == tuple(pianoroll.PALETTE[0])
+    assert header != model and min(header) > min(model)  # the same blue, paler
+    plain = pianoroll.piano_roll(s, px_per_quarter=20)  # no header: both in full colour
+    assert tuple(plain[top + (hi - 60) * 10 + 4, left + 10]) == model
 
 
 def test_musicxml_keeps_every_note_of_a_chorale(tmp_path, chorale):
@@ -157,7 +226,7 @@ def test_render_one_kind_and_never_over_the_input(tmp_path, chorale, capsys):
     assert main(["render", str(xml), "--roll", "--bars", "2"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.musicxml", "c.png"]
     img = decode_png((tmp_path / "c.png").read_bytes())
-    assert img.shape[1] == 2 * 10 + 2 * 4 * 24 + 1  # two 4/4 bars at 24 px a quarter, margins
+    assert img.shape[1] == pianoroll.LEFT + pianoroll.RIGHT + 2 * 4 * 24 + 1  # two 4/4 bars, 24 px a quarter
     # every kind asked for: the audio and the roll are written, the score is not, and it says so
     assert main(["render", str(xml), "--bars", "2"]) == 0
     assert "not writing " + str(xml) in capsys.readouterr().err

@@ -28,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from musicgpt.cli import classify, corpus, evaluation, info, lm, render
+    from musicgpt.cli import classify, corpus, evaluation, info, insight, lm, plot, render, serve
     from musicgpt.cli.options import subcommands
 
     parser = Parser(
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.register(sub)
     info.register(sub)
     evaluation.register(sub)
+    serve.register(sub)
+    insight.register(sub)
+    plot.register(sub)
     for sub_parser in subcommands(parser).values():  # -v after the command works too
         sub_parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                                 help="log details to stderr")

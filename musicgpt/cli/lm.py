@@ -96,7 +96,8 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
                    help="no progress bar (shown on stderr for 16 bars or more in all)")
     p.add_argument("--force", action="store_true",
                    help="replace files beside --out (its .json, and with --render its .wav, .png and "
-                   ".musicxml; OUT-1.mid ... with --samples) that an earlier continue did not write")
+                   ".musicxml, with --svg its .svg pages; OUT-1.mid ... with --samples) that an "
+                   "earlier continue did not write")
     p.add_argument("--model", type=Path, default=argparse.SUPPRESS,
                    help="checkpoint (default: the shipped model, musicgpt/weights/default.pt)")
     p.add_argument("--style", help="style control token, e.g. chorale (see the model card)")
@@ -115,6 +116,9 @@ def _register_continue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only-continuation", action="store_true", help="write the new notes only")
     p.add_argument("--render", action="store_true",
                    help="also write each output's audio (.wav), piano roll (.png) and score (.musicxml)")
+    p.add_argument("--svg", action="store_true", help="also write each output's engraved score "
+                   "(.svg, or -1.svg, -2.svg, ... for several pages; needs verovio: pip install -e "
+                   "'.[engrave]')")
     p.set_defaults(func=cmd_continue)
 
 
@@ -172,15 +176,20 @@ MAX_BARS, MAX_TOKENS, MAX_SAMPLES = 128, 20_000, 100  # what one `continue` will
 PROGRESS_FROM_BARS = 16  # bars in all (samples x length) from which `continue` shows progress
 
 
-def continue_outputs(out: Path, samples: int, render: bool) -> list[list[Path]]:
-    """Every file `continue` will write, per sample: the MIDI, its JSON record, and with
-    `render` the WAV, PNG and MusicXML."""
+def continue_outputs(out: Path, samples: int, render: bool, svg: bool = False) -> list[list[Path]]:
+    """Every file `continue` will write, per sample: the MIDI, its JSON record, with `render`
+    the WAV, PNG and MusicXML, and with `svg` STEM.svg and the pages of an earlier engraving
+    that it may replace (the number of pages is known only once the music is)."""
+    from musicgpt.rendering.engrave import existing_pages
     from musicgpt.rendering.outputs import KINDS, output_path
 
     paths = []
     for k in range(samples):
         mid = out if samples == 1 else out.with_name(f"{out.stem}-{k + 1}{out.suffix}")
-        extra = [output_path(mid.with_suffix(""), kind) for kind in KINDS] if render else []
+        stem = mid.with_suffix("")
+        extra = [output_path(stem, kind) for kind in KINDS] if render else []
+        if svg:
+            extra += sorted({output_path(stem, "svg"), *existing_pages(stem)})
         paths.append([mid, mid.with_suffix(".json"), *extra])
     return paths
 
@@ -247,8 +256,12 @@ def cmd_continue(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in MIDI_SUFFIXES:
         raise MusicGPTError(f"--out {out} is not a MIDI file name; end it in .mid or .midi "
                             "(the JSON record and any rendered files go beside it)")
-    outputs = continue_outputs(out, args.samples, args.render)
+    outputs = continue_outputs(out, args.samples, args.render, args.svg)
     check_continue_outputs(outputs, args.prompt, force=args.force)
+    if args.svg:  # before minutes of sampling, not after
+        from musicgpt.rendering.engrave import require_verovio
+
+        require_verovio()
     # batch-1 sampling is a chain of tiny matmuls: one thread is several times faster than two
     # (docs/benchmarks.md)
     torch.set_num_threads(1)
@@ -310,15 +323,18 @@ def cmd_continue(args: argparse.Namespace) -> int:
             if bars is not None and result.new_bars is not None and result.new_bars < bars:
                 print(f"musicgpt: note: only {result.new_bars} of the {bars} bars asked for: sampling "
                       f"stopped at its cap of {max_tokens} tokens", file=sys.stderr)
-            if args.render:
+            if args.render or args.svg:
                 from musicgpt.cli.render import render_outputs
                 from musicgpt.config import SAMPLE_RATE
                 from musicgpt.rendering.outputs import KINDS
 
-                # the piano roll marks where the header ends and the model's notes begin
+                # the piano roll marks where the header ends and the model's notes begin, and
+                # draws the header's notes pale
                 starts = [n.time for t in result.continuation.tracks for n in t.notes]
-                marks = () if args.only_continuation or not starts else (min(starts),)
-                for line in render_outputs(written, path.with_suffix(""), KINDS, SAMPLE_RATE, marks=marks):
+                begin = None if args.only_continuation or not starts else min(starts)
+                kinds = (KINDS if args.render else ()) + (("svg",) if args.svg else ())
+                for line in render_outputs(written, path.with_suffix(""), kinds, SAMPLE_RATE,
+                                           marks=() if begin is None else (begin,), header_end=begin):
                     print(line)
     except (MusicGPTError, OSError):
         progress.close()

@@ -14,19 +14,22 @@ from musicgpt.errors import MusicGPTError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score",
+        "render", help="listen to and look at a score: WAV audio, piano-roll PNG, MusicXML score, SVG",
         description="Write FILE's audio (STEM.wav: an organ-like synthesis, no sound font "
         "needed), its piano roll (STEM.png: one colour per track, in the file's track order "
         "blue, red, green, orange, purple; bar lines grey) and its score (STEM.musicxml, for "
-        "MuseScore and other notation programs), beside FILE or in --out-dir. "
-        "FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
-        "--wav --roll --score, all three are written. A file that cannot be read is reported and "
-        "the others are still rendered; the exit status is then non-zero.",
+        "MuseScore and other notation programs), beside FILE or in --out-dir; --svg writes its "
+        "engraved score (STEM.svg, or STEM-1.svg, STEM-2.svg, ... for several pages; needs "
+        "verovio). FILE is .mid .midi .xml .mxl .musicxml .krn or .abc. With none of "
+        "--wav --roll --score --svg, the first three are written. A file that cannot be read is "
+        "reported and the others are still rendered; the exit status is then non-zero.",
         formatter_class=HelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--wav", action="store_true", help="write the audio")
     p.add_argument("--roll", action="store_true", help="write the piano roll")
     p.add_argument("--score", action="store_true", help="write the MusicXML score")
+    p.add_argument("--svg", action="store_true", help="write the engraved score, one SVG per page "
+                   "(needs verovio: pip install -e '.[engrave]')")
     p.add_argument("--out-dir", type=Path, default=argparse.SUPPRESS,
                    help="folder for the outputs (default: beside each FILE)")
     p.add_argument("--bars", type=BARS["type"], help="render only the first N bars")
@@ -45,7 +48,7 @@ MIN_RATE, MAX_RATE = 8000, 192000
 def kinds_of(args: argparse.Namespace) -> tuple[str, ...]:
     from musicgpt.rendering.outputs import KINDS
 
-    chosen = tuple(k for k, on in zip(KINDS, (args.wav, args.roll, args.score)) if on)
+    chosen = tuple(k for k, on in zip((*KINDS, "svg"), (args.wav, args.roll, args.score, args.svg)) if on)
     return chosen or KINDS
 
 
@@ -58,9 +61,9 @@ def describe(path: Path, score) -> str:
 
 def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
                    source: Path | None = None, marks: tuple[int, ...] = (),
-                   limits: dict | None = None) -> list[str]:
+                   limits: dict | None = None, header_end: int | None = None) -> list[str]:
     """Render `score` to STEM.*; never over the file it was read from (that kind is left out,
-    with a note saying how to get it)."""
+    with a note saying how to get it). `marks` and `header_end`: as outputs.render."""
     from musicgpt.rendering.outputs import output_path, render
 
     keep = []
@@ -75,7 +78,7 @@ def render_outputs(score, stem: Path, kinds: tuple[str, ...], sample_rate: int,
             keep.append(kind)
     if kinds and not keep:
         raise MusicGPTError(f"{source}: rendering it would overwrite it; pass --out-dir DIR")
-    made = render(score, stem, tuple(keep), sample_rate, marks, **(limits or {}))
+    made = render(score, stem, tuple(keep), sample_rate, marks, header_end=header_end, **(limits or {}))
     return [describe(p, score) for p in made]
 
 
